@@ -1,0 +1,33 @@
+#include "core/device.h"
+
+int fd_list_add(struct fd_list *l, int fd)
+{
+	if (fd < 0)
+		return 0;
+	for (unsigned i = 0; i < l->nr; i++)
+		if (l->fds[i] == fd)
+			return 0;
+	if (l->nr >= DEV_MAX_FDS)
+		return -E2BIG;
+	l->fds[l->nr++] = fd;
+	return 0;
+}
+
+int device_io(struct device *d, unsigned region, uint64_t off, void *data, uint32_t len,
+	      bool is_write)
+{
+	return d->ops->io(d->priv, region, off, data, len, is_write);
+}
+
+void device_msix_state(struct device *d, bool enabled)
+{
+	if (d->ops->msix_state)
+		d->ops->msix_state(d->priv, enabled);
+}
+
+int device_command(struct device *d, const char *req, dev_reply_fn done, void *done_ctx)
+{
+	if (!d->ops->command)
+		return -EOPNOTSUPP;
+	return d->ops->command(d->priv, req, done, done_ctx);
+}
