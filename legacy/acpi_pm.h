@@ -1,0 +1,66 @@
+/*
+ * The ACPI PM register block (ACPI 6.5, 4.8): PM1a event (status + enable), PM1a control
+ * and GPE0 (64 status bits, then 64 enable bits), in one I/O region at LAYOUT_PORT_ACPI_PM.
+ * ACPI is always enabled (no SMI_CMD, SCI_EN reads 1) and there is no PM timer. The power
+ * and sleep buttons are fixed features. Writing SLP_EN with the \_S5 sleep type powers the
+ * VM off; other sleep types are ignored. core/acpi.c describes this block in the FADT.
+ */
+#ifndef CROSVM_LEGACY_ACPI_PM_H
+#define CROSVM_LEGACY_ACPI_PM_H
+
+#include <stdbool.h>
+#include "core/util.h"
+
+struct device;
+struct logger;
+struct vm_events;
+
+/* Byte offsets inside the region and register block lengths (the FADT *_LEN fields). */
+#define ACPI_PM_PM1_EVT_OFF 0 /* PM1_STS at +0, PM1_EN at +2 */
+#define ACPI_PM_PM1_EVT_LEN 4
+#define ACPI_PM_PM1_CNT_OFF 4
+#define ACPI_PM_PM1_CNT_LEN 2
+#define ACPI_PM_GPE0_OFF    8 /* GPE0_STS at +8, GPE0_EN at +16 */
+#define ACPI_PM_GPE0_LEN    16
+#define ACPI_PM_IO_LEN	    24
+#define ACPI_PM_NR_GPES	    64
+
+/* PM1_STS / PM1_EN bits. */
+#define ACPI_PM1_PWRBTN (1u << 8)
+#define ACPI_PM1_SLPBTN (1u << 9)
+#define ACPI_PM1_WAK	(1u << 15) /* status only */
+
+/* PM1_CNT bits. */
+#define ACPI_PM1_CNT_SCI_EN	   (1u << 0)
+#define ACPI_PM1_CNT_SLP_TYP_SHIFT 10
+#define ACPI_PM1_CNT_SLP_TYP_MASK  (7u << 10)
+#define ACPI_PM1_CNT_SLP_EN	   (1u << 13)
+
+/* The SLP_TYP value of \_S5 in core/dsdt.asl. */
+#define ACPI_PM_SLP_TYP_S5 5
+
+struct acpi_pm_params {
+	const struct vm_events *ev; /* S5 -> VM_EXIT_STOP */
+	/*
+	 * Drives the SCI line (level): called with true when (STS & EN) gets a bit set, with
+	 * false when it clears; only on transitions. Called with the device lock held, so the
+	 * levels arrive in order; it must not call back into the device.
+	 */
+	int (*set_sci)(void *ctx, bool level);
+	void *sci_ctx;
+	const struct logger *log;
+};
+
+/* Region 0 of the device is the whole block: ACPI_PM_IO_LEN bytes from LAYOUT_PORT_ACPI_PM. */
+int acpi_pm_create(const struct acpi_pm_params *p, struct device **out) MUST_CHECK;
+
+/*
+ * Fixed events and GPEs raised from the control socket (main loop thread; thread-safe).
+ * Each sets its status bit; the SCI rises if the guest enabled the event. -EINVAL if `pm`
+ * is not an ACPI PM device, or the GPE number is >= ACPI_PM_NR_GPES.
+ */
+int acpi_pm_powerbtn(struct device *pm);
+int acpi_pm_sleepbtn(struct device *pm);
+int acpi_pm_gpe(struct device *pm, unsigned gpe);
+
+#endif

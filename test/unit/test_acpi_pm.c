@@ -1,0 +1,400 @@
+#include "legacy/acpi_pm.h"
+#include "core/device.h"
+#include "core/vm_event.h"
+#include "test/unit/testutil.h"
+
+#include <string.h>
+
+struct fake {
+	unsigned sci_calls;
+	bool sci;
+	int sci_ret; /* what set_sci returns */
+	unsigned exits;
+	enum vm_exit_reason reason;
+	struct vm_events ev;
+	struct device *dev;
+};
+
+static int fake_set_sci(void *ctx, bool level)
+{
+	struct fake *f = ctx;
+
+	if (f->sci_ret)
+		return f->sci_ret;
+	f->sci_calls++;
+	f->sci = level;
+	return 0;
+}
+
+static void fake_exit(void *ctx, enum vm_exit_reason reason)
+{
+	struct fake *f = ctx;
+
+	f->exits++;
+	f->reason = reason;
+}
+
+static void setup(struct fake *f)
+{
+	struct acpi_pm_params p;
+
+	memset(f, 0, sizeof(*f));
+	f->ev = (struct vm_events){.request_exit = fake_exit, .ctx = f};
+	p = (struct acpi_pm_params){.ev = &f->ev, .set_sci = fake_set_sci, .sci_ctx = f};
+	ck_assert_int_eq(acpi_pm_create(&p, &f->dev), 0);
+	ck_assert_ptr_nonnull(f->dev);
+}
+
+static void teardown(struct fake *f)
+{
+	f->dev->ops->destroy(f->dev->priv);
+}
+
+static int io(struct fake *f, uint64_t off, uint32_t len, uint32_t *val, bool write)
+{
+	uint8_t b[4] = {0};
+	int ret;
+
+	for (unsigned i = 0; write && i < len && i < 4; i++)
+		b[i] = (uint8_t)(*val >> (8 * i));
+	ret = device_io(f->dev, 0, off, b, len, write);
+	if (!write && ret == 0) {
+		*val = 0;
+		for (unsigned i = 0; i < len && i < 4; i++)
+			*val |= (uint32_t)b[i] << (8 * i);
+	}
+	return ret;
+}
+
+static void wr(struct fake *f, uint64_t off, uint32_t len, uint32_t val)
+{
+	ck_assert_int_eq(io(f, off, len, &val, true), 0);
+}
+
+static uint32_t rd(struct fake *f, uint64_t off, uint32_t len)
+{
+	uint32_t v = 0xdeadbeef;
+
+	ck_assert_int_eq(io(f, off, len, &v, false), 0);
+	return v;
+}
+
+#define PM1_STS 0
+#define PM1_EN	2
+#define PM1_CNT 4
+#define GPE_STS 8
+#define GPE_EN	16
+
+START_TEST(test_reset_state)
+{
+	struct fake f;
+
+	setup(&f);
+	ck_assert_uint_eq(rd(&f, PM1_STS, 2), 0);
+	ck_assert_uint_eq(rd(&f, PM1_EN, 2), 0);
+	/* ACPI mode is always on: SCI_EN reads 1 even after writing 0. */
+	ck_assert_uint_eq(rd(&f, PM1_CNT, 2), ACPI_PM1_CNT_SCI_EN);
+	wr(&f, PM1_CNT, 2, 0);
+	ck_assert_uint_eq(rd(&f, PM1_CNT, 2) & ACPI_PM1_CNT_SCI_EN, ACPI_PM1_CNT_SCI_EN);
+	for (unsigned off = GPE_STS; off < ACPI_PM_IO_LEN; off += 4)
+		ck_assert_uint_eq(rd(&f, off, 4), 0);
+	ck_assert_uint_eq(f.sci_calls, 0);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_powerbtn_sci_cycle)
+{
+	struct fake f;
+
+	setup(&f);
+	wr(&f, PM1_EN, 2, ACPI_PM1_PWRBTN);
+	ck_assert_uint_eq(rd(&f, PM1_EN, 2), ACPI_PM1_PWRBTN);
+	ck_assert_uint_eq(f.sci_calls, 0);
+
+	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
+	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_PWRBTN);
+	ck_assert_uint_eq(f.sci_calls, 1);
+	ck_assert(f.sci);
+
+	/* A second press while the first is pending does not toggle the line. */
+	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
+	ck_assert_uint_eq(f.sci_calls, 1);
+
+	/* The guest acknowledges by writing 1 to the status bit. */
+	wr(&f, PM1_STS, 2, ACPI_PM1_PWRBTN);
+	ck_assert_uint_eq(rd(&f, PM1_STS, 2), 0);
+	ck_assert_uint_eq(f.sci_calls, 2);
+	ck_assert(!f.sci);
+	ck_assert_uint_eq(f.exits, 0);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_status_without_enable)
+{
+	struct fake f;
+
+	setup(&f);
+	ck_assert_int_eq(acpi_pm_sleepbtn(f.dev), 0);
+	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_SLPBTN);
+	ck_assert_uint_eq(f.sci_calls, 0);
+	/* Enabling a pending event raises the SCI; disabling it drops the SCI again. */
+	wr(&f, PM1_EN, 2, ACPI_PM1_SLPBTN);
+	ck_assert_uint_eq(f.sci_calls, 1);
+	ck_assert(f.sci);
+	wr(&f, PM1_EN, 2, 0);
+	ck_assert_uint_eq(f.sci_calls, 2);
+	ck_assert(!f.sci);
+	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_SLPBTN);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_w1c)
+{
+	struct fake f;
+
+	setup(&f);
+	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
+	ck_assert_int_eq(acpi_pm_sleepbtn(f.dev), 0);
+	/* Writing 0, or 1 to other bits, clears nothing. */
+	wr(&f, PM1_STS, 2, 0);
+	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN);
+	wr(&f, PM1_STS, 2, ACPI_PM1_SLPBTN);
+	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_PWRBTN);
+	/* Bits that do not exist read 0 whatever is written. */
+	wr(&f, PM1_EN, 2, 0xffff);
+	ck_assert_uint_eq(rd(&f, PM1_EN, 2), ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN);
+	wr(&f, PM1_STS, 2, 0xffff);
+	ck_assert_uint_eq(rd(&f, PM1_STS, 2), 0);
+	/* GPE status is write-1-to-clear per bit too. */
+	ck_assert_int_eq(acpi_pm_gpe(f.dev, 3), 0);
+	ck_assert_int_eq(acpi_pm_gpe(f.dev, 4), 0);
+	wr(&f, GPE_STS, 1, 1u << 3);
+	ck_assert_uint_eq(rd(&f, GPE_STS, 1), 1u << 4);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_gpe)
+{
+	static const unsigned gpes[] = {0, 7, 8, 31, 32, 63};
+	struct fake f;
+
+	setup(&f);
+	for (unsigned i = 0; i < ARRAY_SIZE(gpes); i++) {
+		unsigned n = gpes[i], calls = f.sci_calls;
+
+		ck_assert_int_eq(acpi_pm_gpe(f.dev, n), 0);
+		ck_assert_uint_eq(rd(&f, GPE_STS + n / 8, 1), 1u << (n % 8));
+		ck_assert_uint_eq(f.sci_calls, calls);
+		wr(&f, GPE_EN + n / 8, 1, 1u << (n % 8));
+		ck_assert_uint_eq(f.sci_calls, calls + 1);
+		ck_assert(f.sci);
+		wr(&f, GPE_STS + n / 8, 1, 1u << (n % 8));
+		ck_assert_uint_eq(rd(&f, GPE_STS + n / 8, 1), 0);
+		ck_assert_uint_eq(f.sci_calls, calls + 2);
+		ck_assert(!f.sci);
+		/* The enable bit stays: the next event of this GPE raises the SCI at once. */
+		ck_assert_int_eq(acpi_pm_gpe(f.dev, n), 0);
+		ck_assert(f.sci);
+		wr(&f, GPE_EN + n / 8, 1, 0);
+		ck_assert(!f.sci);
+		wr(&f, GPE_STS + n / 8, 1, 0xff);
+	}
+	ck_assert_int_eq(acpi_pm_gpe(f.dev, ACPI_PM_NR_GPES), -EINVAL);
+	ck_assert_int_eq(acpi_pm_gpe(f.dev, ~0u), -EINVAL);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_sci_two_sources)
+{
+	struct fake f;
+
+	setup(&f);
+	wr(&f, PM1_EN, 2, ACPI_PM1_PWRBTN);
+	wr(&f, GPE_EN, 1, 1);
+	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
+	ck_assert_int_eq(acpi_pm_gpe(f.dev, 0), 0);
+	ck_assert_uint_eq(f.sci_calls, 1);
+	/* The line stays up while any enabled event is pending. */
+	wr(&f, PM1_STS, 2, ACPI_PM1_PWRBTN);
+	ck_assert_uint_eq(f.sci_calls, 1);
+	ck_assert(f.sci);
+	wr(&f, GPE_STS, 1, 1);
+	ck_assert_uint_eq(f.sci_calls, 2);
+	ck_assert(!f.sci);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_s5_powers_off)
+{
+	struct fake f;
+
+	setup(&f);
+	/* Linux writes SLP_TYP first, then SLP_TYP | SLP_EN. */
+	wr(&f, PM1_CNT, 2, ACPI_PM_SLP_TYP_S5 << ACPI_PM1_CNT_SLP_TYP_SHIFT);
+	ck_assert_uint_eq(f.exits, 0);
+	ck_assert_uint_eq(rd(&f, PM1_CNT, 2),
+			  (ACPI_PM_SLP_TYP_S5 << ACPI_PM1_CNT_SLP_TYP_SHIFT) | ACPI_PM1_CNT_SCI_EN);
+	wr(&f, PM1_CNT, 2,
+	   (ACPI_PM_SLP_TYP_S5 << ACPI_PM1_CNT_SLP_TYP_SHIFT) | ACPI_PM1_CNT_SLP_EN);
+	ck_assert_uint_eq(f.exits, 1);
+	ck_assert_int_eq(f.reason, VM_EXIT_STOP);
+	/* SLP_EN is write-only. */
+	ck_assert_uint_eq(rd(&f, PM1_CNT, 2) & ACPI_PM1_CNT_SLP_EN, 0);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_s5_byte_write)
+{
+	struct fake f;
+
+	setup(&f);
+	/* SLP_TYP and SLP_EN both live in the high byte. */
+	wr(&f, PM1_CNT + 1, 1, (ACPI_PM_SLP_TYP_S5 << 2) | (1u << 5));
+	ck_assert_uint_eq(f.exits, 1);
+	ck_assert_int_eq(f.reason, VM_EXIT_STOP);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_other_sleep_types_ignored)
+{
+	struct fake f;
+
+	setup(&f);
+	for (unsigned typ = 0; typ < 8; typ++) {
+		if (typ == ACPI_PM_SLP_TYP_S5)
+			continue;
+		wr(&f, PM1_CNT, 2, (typ << ACPI_PM1_CNT_SLP_TYP_SHIFT) | ACPI_PM1_CNT_SLP_EN);
+		/* Twice: the second one is not logged again, and still ignored. */
+		wr(&f, PM1_CNT, 2, (typ << ACPI_PM1_CNT_SLP_TYP_SHIFT) | ACPI_PM1_CNT_SLP_EN);
+	}
+	ck_assert_uint_eq(f.exits, 0);
+	/* The device keeps working afterwards. */
+	wr(&f, PM1_EN, 2, ACPI_PM1_PWRBTN);
+	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
+	ck_assert(f.sci);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_access_sizes)
+{
+	struct fake f;
+
+	setup(&f);
+	/* One dword at 0 covers PM1_STS (low half) and PM1_EN (high half). */
+	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
+	wr(&f, PM1_STS, 4, (uint32_t)ACPI_PM1_PWRBTN << 16);
+	ck_assert(f.sci);
+	ck_assert_uint_eq(rd(&f, PM1_STS, 4), ACPI_PM1_PWRBTN | (ACPI_PM1_PWRBTN << 16));
+	/* Clear and disable in one write: the line drops exactly once. */
+	wr(&f, PM1_STS, 4, ACPI_PM1_PWRBTN);
+	ck_assert(!f.sci);
+	ck_assert_uint_eq(f.sci_calls, 2);
+	ck_assert_uint_eq(rd(&f, PM1_STS, 4), 0);
+	/* A word at offset 1: PM1_STS high byte and PM1_EN low byte. */
+	ck_assert_int_eq(acpi_pm_sleepbtn(f.dev), 0);
+	ck_assert_uint_eq(rd(&f, 1, 2), ACPI_PM1_SLPBTN >> 8);
+	wr(&f, 3, 1, ACPI_PM1_SLPBTN >> 8);
+	ck_assert_uint_eq(rd(&f, PM1_EN, 2), ACPI_PM1_SLPBTN);
+	ck_assert(f.sci);
+	wr(&f, 1, 2, ACPI_PM1_SLPBTN >> 8);
+	ck_assert(!f.sci);
+	/* A dword at 6 spans the unused bytes 6-7 and the first GPE status bytes. */
+	ck_assert_int_eq(acpi_pm_gpe(f.dev, 9), 0);
+	ck_assert_uint_eq(rd(&f, 6, 4), (uint32_t)(1u << 1) << 24);
+	wr(&f, 6, 4, 0xffffffff);
+	ck_assert_uint_eq(rd(&f, GPE_STS, 2), 0);
+	/* The last dword of the block (GPE0_EN 4..7) reads and writes. */
+	wr(&f, 20, 4, 0x80000001);
+	ck_assert_uint_eq(rd(&f, 20, 4), 0x80000001);
+	ck_assert_uint_eq(rd(&f, GPE_EN + 7, 1), 0x80);
+	ck_assert_int_eq(acpi_pm_gpe(f.dev, 63), 0);
+	ck_assert(f.sci);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_bad_accesses)
+{
+	struct fake f;
+	uint32_t v = 0;
+
+	setup(&f);
+	ck_assert_int_eq(io(&f, ACPI_PM_IO_LEN - 2, 4, &v, false), -EINVAL);
+	ck_assert_int_eq(io(&f, ACPI_PM_IO_LEN - 2, 4, &v, true), -EINVAL);
+	ck_assert_int_eq(io(&f, ACPI_PM_IO_LEN, 1, &v, false), -EINVAL);
+	ck_assert_int_eq(io(&f, ~0ULL, 2, &v, false), -EINVAL);
+	ck_assert_int_eq(io(&f, 0, 0, &v, false), -EINVAL);
+	v = 0;
+	ck_assert_int_eq(device_io(f.dev, 1, 0, &v, 1, false), -EINVAL);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_sci_failure_retried)
+{
+	struct fake f;
+
+	setup(&f);
+	wr(&f, PM1_EN, 2, ACPI_PM1_PWRBTN);
+	f.sci_ret = -EIO;
+	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), -EIO);
+	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_PWRBTN);
+	/* Once the host recovers, the next event brings the line to the right level. */
+	f.sci_ret = 0;
+	ck_assert_int_eq(acpi_pm_gpe(f.dev, 1), 0);
+	ck_assert_uint_eq(f.sci_calls, 1);
+	ck_assert(f.sci);
+	teardown(&f);
+}
+END_TEST
+
+static int other_io(void *dev, unsigned region, uint64_t off, void *data, uint32_t len,
+		    bool is_write)
+{
+	return 0;
+}
+
+START_TEST(test_wrong_device)
+{
+	static const struct dev_ops other_ops = {.io = other_io};
+	struct device other = {.name = "other", .ops = &other_ops};
+	struct device *d = NULL;
+
+	ck_assert_int_eq(acpi_pm_powerbtn(&other), -EINVAL);
+	ck_assert_int_eq(acpi_pm_sleepbtn(NULL), -EINVAL);
+	ck_assert_int_eq(acpi_pm_gpe(&other, 0), -EINVAL);
+	ck_assert_int_eq(acpi_pm_create(NULL, &d), -EINVAL);
+	ck_assert_ptr_null(d);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("acpi_pm");
+	TCase *tc = tcase_create("acpi_pm");
+
+	tcase_add_test(tc, test_reset_state);
+	tcase_add_test(tc, test_powerbtn_sci_cycle);
+	tcase_add_test(tc, test_status_without_enable);
+	tcase_add_test(tc, test_w1c);
+	tcase_add_test(tc, test_gpe);
+	tcase_add_test(tc, test_sci_two_sources);
+	tcase_add_test(tc, test_s5_powers_off);
+	tcase_add_test(tc, test_s5_byte_write);
+	tcase_add_test(tc, test_other_sleep_types_ignored);
+	tcase_add_test(tc, test_access_sizes);
+	tcase_add_test(tc, test_bad_accesses);
+	tcase_add_test(tc, test_sci_failure_retried);
+	tcase_add_test(tc, test_wrong_device);
+	suite_add_tcase(s, tc);
+	return testutil_run(s);
+}
