@@ -1,0 +1,1296 @@
+/*
+ * The virtio-pci transport driven the way a guest driver drives it, through BAR0 accesses
+ * (device_io), without KVM: the interrupt eventfds are real and counted, the queue
+ * ioeventfds are signalled as KVM would, and the loop is a real libevent base. The device
+ * behind the transport is either virtio-rng or a fake that records what it is asked.
+ */
+#include <pthread.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <event2/event.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_pci.h>
+#include <linux/virtio_ring.h>
+
+#include "core/device.h"
+#include "core/guest_mem.h"
+#include "core/log.h"
+#include "core/pci.h"
+#include "core/vm.h"
+#include "test/unit/testutil.h"
+#include "test/unit/virtq_driver.h"
+#include "virtio/pci.h"
+#include "virtio/queue.h"
+#include "virtio/rng.h"
+#include "virtio/virtio.h"
+
+#define RAM_SIZE       0x200000ULL
+#define RING_GPA(q)    (0x10000ULL * ((q) + 1))
+#define DATA_GPA       0x100000ULL
+#define DATA_LEN       0x100000ULL
+#define OUTSIDE_RAM    0x40000000ULL
+#define NO_VECTOR      VIRTIO_MSI_NO_VECTOR
+#define FAKE_QUEUES    2
+#define FAKE_QMAX      128
+#define FAKE_CFG_SIZE  8
+#define FAKE_FEATURE   (1ULL << 5)
+#define BIT(n)	       (1ULL << (n))
+#define ISR	       VIRTIO_PCI_ISR_OFF
+#define S_ACK	       VIRTIO_CONFIG_S_ACKNOWLEDGE
+#define S_DRIVER       VIRTIO_CONFIG_S_DRIVER
+#define S_FEATURES_OK  VIRTIO_CONFIG_S_FEATURES_OK
+#define S_DRIVER_OK    VIRTIO_CONFIG_S_DRIVER_OK
+#define S_FAILED       VIRTIO_CONFIG_S_FAILED
+#define S_NEEDS_RESET  VIRTIO_CONFIG_S_NEEDS_RESET
+#define S_ALL	       (S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK)
+#define FEATURES_LINUX (BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX))
+
+/* ---- a device that records what the transport asks of it ---- */
+
+struct fake {
+	uint64_t features;
+	int activate_ret;
+	bool irq_from_thread; /* each call into the device waits for a thread raising an irq */
+	unsigned raised;
+	unsigned activations, resets, destroys;
+	unsigned notifies[FAKE_QUEUES];
+	struct virtio_activate act;
+	uint8_t config[FAKE_CFG_SIZE];
+};
+
+static void *raise_thread(void *arg)
+{
+	struct fake *f = arg;
+
+	virtio_irq_queue(f->act.irq, 0);
+	virtio_irq_config(f->act.irq);
+	return NULL;
+}
+
+/* Like a device that stops or wakes a worker which is raising an interrupt right then. */
+static void raise_from_thread(struct fake *f)
+{
+	pthread_t t;
+
+	if (!f->irq_from_thread || !f->act.irq)
+		return;
+	ck_assert_int_eq(pthread_create(&t, NULL, raise_thread, f), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	f->raised++;
+}
+
+static uint64_t fake_features(void *dev)
+{
+	return ((struct fake *)dev)->features;
+}
+
+static int fake_config_read(void *dev, uint32_t off, void *data, uint32_t len)
+{
+	struct fake *f = dev;
+
+	ck_assert_uint_le(off + len, FAKE_CFG_SIZE);
+	memcpy(data, &f->config[off], len);
+	return 0;
+}
+
+static int fake_config_write(void *dev, uint32_t off, const void *data, uint32_t len)
+{
+	struct fake *f = dev;
+
+	ck_assert_uint_le(off + len, FAKE_CFG_SIZE);
+	memcpy(&f->config[off], data, len);
+	raise_from_thread(f);
+	return 0;
+}
+
+static int fake_activate(void *dev, const struct virtio_activate *a)
+{
+	struct fake *f = dev;
+
+	f->activations++;
+	f->act = *a;
+	raise_from_thread(f);
+	return f->activate_ret;
+}
+
+static void fake_notify(void *dev, unsigned queue)
+{
+	struct fake *f = dev;
+
+	ck_assert_uint_lt(queue, FAKE_QUEUES);
+	f->notifies[queue]++;
+	raise_from_thread(f);
+}
+
+static void fake_reset(void *dev)
+{
+	struct fake *f = dev;
+
+	f->resets++;
+	raise_from_thread(f);
+}
+
+static void fake_destroy(void *dev)
+{
+	((struct fake *)dev)->destroys++;
+}
+
+static const struct virtio_dev_ops fake_ops = {
+	.name = "virtio-fake",
+	.device_type = 2, /* block, for its class code */
+	.nr_queues = FAKE_QUEUES,
+	.queue_max_size = FAKE_QMAX,
+	.features = fake_features,
+	.config_size = FAKE_CFG_SIZE,
+	.config_read = fake_config_read,
+	.config_write = fake_config_write,
+	.activate = fake_activate,
+	.notify = fake_notify,
+	.reset = fake_reset,
+	.destroy = fake_destroy,
+};
+
+/* ---- environment ---- */
+
+enum kind { FAKE, RNG };
+
+struct env {
+	struct logger lg;
+	struct guest_mem mem;
+	struct event_base *eb;
+	struct pci_irq_fds irq; /* the fd numbers, owned by the transport once created */
+	struct device *dev;
+	struct pci_dev_desc desc;
+	struct fake fake;
+	unsigned nr_queues;
+	struct virtq_driver drv[FAKE_QUEUES];
+	bool drv_live[FAKE_QUEUES];
+};
+
+static int new_eventfd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+static void env_create(struct env *e, enum kind kind)
+{
+	const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
+	const struct virtio_dev_ops *ops = &fake_ops;
+	void *dev = &e->fake;
+
+	memset(e, 0, sizeof(*e));
+	log_init(&e->lg);
+	e->lg.level = LOG_LVL_OFF;
+	ck_assert_int_eq(guest_mem_create_regions(&e->mem, ram, 1), 0);
+	e->eb = event_base_new();
+	ck_assert_ptr_nonnull(e->eb);
+	if (kind == RNG)
+		ck_assert_int_eq(virtio_rng_create(&e->lg, &ops, &dev), 0);
+	e->fake.features = FAKE_FEATURE | BIT(VIRTIO_F_ACCESS_PLATFORM);
+	e->nr_queues = ops->nr_queues;
+	e->irq.nr_vectors = ops->nr_queues + 1;
+	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
+		e->irq.vector_fds[i] = new_eventfd();
+	e->irq.intx_fd = new_eventfd();
+	e->irq.intx_resample_fd = new_eventfd();
+	ck_assert_int_eq(virtio_pci_transport_create(&(struct virtio_pci_params){.ops = ops,
+										 .dev = dev,
+										 .label = "vtest0",
+										 .mem = &e->mem,
+										 .irq = &e->irq,
+										 .log = &e->lg},
+						     &e->dev, &e->desc),
+			 0);
+	ck_assert_int_eq(e->dev->ops->start(e->dev->priv, e->eb), 0);
+}
+
+static void env_destroy(struct env *e)
+{
+	e->dev->ops->destroy(e->dev->priv);
+	for (unsigned q = 0; q < FAKE_QUEUES; q++)
+		if (e->drv_live[q])
+			virtq_driver_destroy(&e->drv[q]);
+	event_base_free(e->eb);
+	guest_mem_destroy(&e->mem);
+}
+
+static uint64_t rd(struct env *e, uint64_t off, uint32_t len)
+{
+	uint64_t v = 0;
+
+	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, false), 0);
+	return v;
+}
+
+static void wr(struct env *e, uint64_t off, uint32_t len, uint64_t v)
+{
+	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, true), 0);
+}
+
+static uint64_t count(int fd)
+{
+	uint64_t n;
+
+	ck_assert_int_eq(eventfd_drain(fd, &n), 0);
+	return n;
+}
+
+static void run_loop(struct env *e)
+{
+	ck_assert_int_ge(event_base_loop(e->eb, EVLOOP_NONBLOCK), 0);
+}
+
+static void drain_irqs(struct env *e)
+{
+	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
+		count(e->irq.vector_fds[i]);
+	count(e->irq.intx_fd);
+}
+
+static uint64_t offered(struct env *e)
+{
+	wr(e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+	uint64_t lo = rd(e, VIRTIO_PCI_COMMON_DF, 4);
+	wr(e, VIRTIO_PCI_COMMON_DFSELECT, 4, 1);
+	return lo | rd(e, VIRTIO_PCI_COMMON_DF, 4) << 32;
+}
+
+static void write_features(struct env *e, uint64_t f)
+{
+	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
+	wr(e, VIRTIO_PCI_COMMON_GF, 4, (uint32_t)f);
+	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	wr(e, VIRTIO_PCI_COMMON_GF, 4, f >> 32);
+}
+
+static uint8_t status(struct env *e)
+{
+	return (uint8_t)rd(e, VIRTIO_PCI_COMMON_STATUS, 1);
+}
+
+static void add_status(struct env *e, uint8_t bits)
+{
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | bits);
+}
+
+/* Reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK as Linux's virtio core does. */
+static void negotiate(struct env *e, uint64_t want)
+{
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	ck_assert_uint_eq(status(e), 0);
+	add_status(e, S_ACK);
+	add_status(e, S_DRIVER);
+	write_features(e, offered(e) & want);
+	add_status(e, S_FEATURES_OK);
+	ck_assert_uint_eq(status(e), S_ACK | S_DRIVER | S_FEATURES_OK);
+}
+
+/* Sets up queue q as vp_modern_find_vqs does, with rings at ring (RING_GPA(q) normally). */
+static void setup_queue(struct env *e, unsigned q, uint16_t size, bool msix, uint64_t ring)
+{
+	struct virtq_driver *d = &e->drv[q];
+	bool event_idx;
+
+	wr(e, VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
+	ck_assert_uint_ne(rd(e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
+	ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	wr(e, VIRTIO_PCI_COMMON_Q_SIZE, 2, size);
+	ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_Q_SIZE, 2), size);
+	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
+	event_idx = rd(e, VIRTIO_PCI_COMMON_GF, 4) & BIT(VIRTIO_RING_F_EVENT_IDX);
+	if (e->drv_live[q])
+		virtq_driver_destroy(d);
+	if (ring == RING_GPA(q)) {
+		ck_assert_int_eq(virtq_driver_init(d, &e->mem, size, ring, q ? 0 : DATA_GPA,
+						   q ? 0 : DATA_LEN, event_idx),
+				 0);
+	} else {
+		/* Rings the driver claims to have but that are not in RAM. */
+		*d = (struct virtq_driver){
+			.desc = ring, .avail = ring + 0x1000, .used = ring + 0x2000, .kick_fd = -1};
+	}
+	e->drv_live[q] = ring == RING_GPA(q);
+	d->kick_fd = (int)e->desc.ioevents[q].fd;
+	if (msix) {
+		wr(e, VIRTIO_PCI_COMMON_Q_MSIX, 2, q + 1);
+		ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_Q_MSIX, 2), q + 1);
+	}
+	wr(e, VIRTIO_PCI_COMMON_Q_DESCLO, 4, (uint32_t)d->desc);
+	wr(e, VIRTIO_PCI_COMMON_Q_DESCHI, 4, d->desc >> 32);
+	wr(e, VIRTIO_PCI_COMMON_Q_AVAILLO, 4, (uint32_t)d->avail);
+	wr(e, VIRTIO_PCI_COMMON_Q_AVAILHI, 4, d->avail >> 32);
+	wr(e, VIRTIO_PCI_COMMON_Q_USEDLO, 4, (uint32_t)d->used);
+	wr(e, VIRTIO_PCI_COMMON_Q_USEDHI, 4, d->used >> 32);
+	ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_Q_NOFF, 2) * VIRTIO_PCI_NOTIFY_MULT +
+				  VIRTIO_PCI_NOTIFY_OFF,
+			  e->desc.ioevents[q].off);
+	wr(e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+	ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
+}
+
+/* The whole Linux sequence, up to DRIVER_OK; then the loop consumes the start-up kicks. */
+static void linux_init(struct env *e, bool msix, uint16_t size)
+{
+	device_msix_state(e->dev, msix);
+	negotiate(e, FEATURES_LINUX | FAKE_FEATURE);
+	if (msix) {
+		wr(e, VIRTIO_PCI_COMMON_MSIX, 2, 0);
+		ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_MSIX, 2), 0);
+	}
+	ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_NUMQ, 2), e->nr_queues);
+	for (unsigned q = 0; q < e->nr_queues; q++)
+		setup_queue(e, q, size, msix, RING_GPA(q));
+	add_status(e, S_DRIVER_OK);
+	ck_assert_uint_eq(status(e), S_ALL);
+	run_loop(e);
+	memset(e->fake.notifies, 0, sizeof(e->fake.notifies));
+	drain_irqs(e);
+}
+
+/* One rng request of len bytes at gpa; returns the used length. */
+static uint32_t rng_request(struct env *e, uint64_t gpa, uint32_t len)
+{
+	struct virtq_buf b = {.gpa = gpa, .len = len, .writable = true};
+	uint16_t head, id;
+	uint32_t used;
+
+	ck_assert_int_eq(virtq_driver_add(&e->drv[0], &b, 1, &head), 0);
+	virtq_driver_kick(&e->drv[0]);
+	run_loop(e);
+	ck_assert_int_eq(virtq_driver_get_used(&e->drv[0], &id, &used), 0);
+	ck_assert_uint_eq(id, head);
+	/* As Linux's virtqueue_get_buf: interrupt me for the next one. */
+	virtq_driver_set_used_event(&e->drv[0], e->drv[0].last_used);
+	return used;
+}
+
+static void *gpa_ptr(struct env *e, uint64_t gpa, uint64_t len)
+{
+	void *p;
+
+	ck_assert_int_eq(guest_mem_ptr(&e->mem, gpa, len, &p), 0);
+	return p;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* ---- PCI description ---- */
+
+struct vcap {
+	uint8_t type, bar;
+	uint32_t off, len;
+	const struct pci_cap_desc *c;
+};
+
+static uint32_t le32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Finds the one virtio capability of cfg_type type (fails on duplicates). */
+static bool find_vcap(const struct pci_dev_desc *d, uint8_t type, struct vcap *out)
+{
+	bool found = false;
+
+	for (unsigned i = 0; i < d->nr_caps; i++) {
+		const struct pci_cap_desc *c = &d->caps[i];
+
+		ck_assert_uint_eq(c->id, 0x09); /* vendor specific */
+		ck_assert_uint_eq(c->body[0], c->len);
+		if (c->body[1] != type)
+			continue;
+		ck_assert(!found);
+		found = true;
+		*out = (struct vcap){.type = type,
+				     .bar = c->body[2],
+				     .off = le32(&c->body[6]),
+				     .len = le32(&c->body[10]),
+				     .c = c};
+	}
+	return found;
+}
+
+static void check_vcap(const struct pci_dev_desc *d, uint8_t type, uint32_t off, uint32_t min_len,
+		       uint8_t cap_len)
+{
+	struct vcap v;
+
+	ck_assert(find_vcap(d, type, &v));
+	ck_assert_uint_eq(v.c->len, cap_len);
+	ck_assert_uint_eq(v.bar, 0);
+	ck_assert_uint_eq(v.off, off);
+	ck_assert_uint_ge(v.len, min_len);
+	ck_assert(range_contains(0, d->bars[0].size, v.off, v.len));
+	/* No virtio area may overlap the MSI-X table or PBA. */
+	ck_assert(!ranges_overlap(v.off, v.len, d->msix_table_off, 16 * d->msix_vectors));
+	ck_assert(!ranges_overlap(v.off, v.len, d->msix_pba_off, 8));
+	ck_assert(!v.c->window);
+}
+
+static void check_common_desc(const struct pci_dev_desc *d, unsigned nr_queues)
+{
+	struct vcap v;
+
+	ck_assert_uint_eq(d->vendor_id, 0x1af4);
+	ck_assert_uint_eq(d->subsys_vendor_id, 0x1af4);
+	ck_assert_uint_eq(d->revision, 1);
+	ck_assert_uint_ge(d->subsys_id, 0x40);
+	ck_assert_uint_eq(d->bars[0].size, 0x8000);
+	ck_assert(d->bars[0].mem64);
+	for (unsigned b = 1; b < PCI_NUM_BARS; b++)
+		ck_assert_uint_eq(d->bars[b].size, 0);
+	ck_assert_uint_eq(d->msix_vectors, nr_queues + 1);
+	ck_assert_uint_eq(d->msix_bar, 0);
+	ck_assert_uint_eq(d->msix_table_off, 0x6000);
+	ck_assert_uint_eq(d->msix_pba_off, 0x7000);
+	ck_assert(d->intx);
+
+	check_vcap(d, VIRTIO_PCI_CAP_COMMON_CFG, 0x0000, 0x3c, 16);
+	check_vcap(d, VIRTIO_PCI_CAP_ISR_CFG, 0x1000, 1, 16);
+	check_vcap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, 0x3000, 4 * nr_queues, 20);
+	ck_assert(find_vcap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, &v));
+	ck_assert_uint_eq(le32(&v.c->body[14]), 4); /* notify_off_multiplier */
+	ck_assert(find_vcap(d, VIRTIO_PCI_CAP_PCI_CFG, &v));
+	ck_assert(v.c->window);
+	ck_assert_uint_eq(v.c->len, 20);
+
+	ck_assert_uint_eq(d->nr_ioevents, nr_queues);
+	for (unsigned q = 0; q < nr_queues; q++) {
+		const struct pci_ioevent_desc *io = &d->ioevents[q];
+
+		ck_assert_uint_eq(io->bar, 0);
+		ck_assert_uint_eq(io->off, 0x3000 + 4 * q);
+		ck_assert_uint_eq(io->len, 2);
+		ck_assert(io->datamatch);
+		ck_assert_uint_eq(io->data, q);
+		ck_assert_int_ge(io->fd, 0);
+		for (unsigned r = 0; r < q; r++)
+			ck_assert_int_ne(io->fd, d->ioevents[r].fd);
+	}
+}
+
+START_TEST(test_desc_rng)
+{
+	struct env e;
+	struct vcap v;
+
+	env_create(&e, RNG);
+	check_common_desc(&e.desc, 1);
+	ck_assert_uint_eq(e.desc.device_id, 0x1044);
+	ck_assert_uint_eq(e.desc.subsys_id, 0x44);
+	/* As QEMU's virtio-rng-pci: class "other". */
+	ck_assert_uint_eq(e.desc.class_code, 0xff);
+	ck_assert_uint_eq(e.desc.subclass, 0x00);
+	ck_assert_uint_eq(e.desc.prog_if, 0x00);
+	/* No device configuration, so no capability for it. */
+	ck_assert(!find_vcap(&e.desc, VIRTIO_PCI_CAP_DEVICE_CFG, &v));
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_desc_block_class)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	check_common_desc(&e.desc, FAKE_QUEUES);
+	ck_assert_uint_eq(e.desc.device_id, 0x1042);
+	/* As QEMU's virtio-blk-pci: mass storage, SCSI. */
+	ck_assert_uint_eq(e.desc.class_code, 0x01);
+	ck_assert_uint_eq(e.desc.subclass, 0x00);
+	check_vcap(&e.desc, VIRTIO_PCI_CAP_DEVICE_CFG, 0x2000, FAKE_CFG_SIZE, 16);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_fds_listed)
+{
+	struct fd_list l = {.nr = 0};
+	struct env e;
+	bool seen;
+
+	env_create(&e, FAKE);
+	ck_assert_int_eq(e.dev->ops->fds(e.dev->priv, &l), 0);
+	int want[] = {e.irq.vector_fds[0],  e.irq.vector_fds[1],    e.irq.vector_fds[2],
+		      e.irq.intx_fd,	    e.irq.intx_resample_fd, e.desc.ioevents[0].fd,
+		      e.desc.ioevents[1].fd};
+	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
+		seen = false;
+		for (unsigned j = 0; j < l.nr; j++)
+			seen |= l.fds[j] == want[i];
+		ck_assert_msg(seen, "fd %d not listed", want[i]);
+	}
+	env_destroy(&e);
+	ck_assert_uint_eq(e.fake.destroys, 1);
+}
+END_TEST
+
+/* ---- driver initialisation and rng traffic ---- */
+
+START_TEST(test_rng_linux_init_msix)
+{
+	uint8_t first[64];
+	uint64_t f;
+	struct env e;
+
+	env_create(&e, RNG);
+	f = offered(&e);
+	ck_assert(f & BIT(VIRTIO_F_VERSION_1));
+	ck_assert(f & BIT(VIRTIO_RING_F_EVENT_IDX));
+	ck_assert(f & BIT(VIRTIO_RING_F_INDIRECT_DESC));
+	ck_assert(!(f & BIT(VIRTIO_F_ACCESS_PLATFORM)));
+	ck_assert(!(f & BIT(VIRTIO_F_RING_PACKED)));
+	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_RNG_QUEUE_SIZE);
+	linux_init(&e, true, 64);
+
+	ck_assert_uint_eq(rng_request(&e, DATA_GPA, 64), 64);
+	memcpy(first, gpa_ptr(&e, DATA_GPA, 64), 64);
+	ck_assert(!all_zero(first, 64));
+	ck_assert_uint_eq(rng_request(&e, DATA_GPA, 64), 64);
+	ck_assert(memcmp(first, gpa_ptr(&e, DATA_GPA, 64), 64) != 0);
+
+	ck_assert_uint_eq(count(e.irq.vector_fds[1]), 2); /* the queue's vector */
+	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 0);
+	ck_assert_uint_eq(count(e.irq.intx_fd), 0);
+	ck_assert_uint_eq(rd(&e, ISR, 1), 0); /* the ISR is for INTx only */
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_rng_intx)
+{
+	struct env e;
+
+	env_create(&e, RNG);
+	linux_init(&e, false, 32);
+	/* Linux leaves the vectors alone without MSI-X. */
+	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
+
+	ck_assert_uint_eq(rng_request(&e, DATA_GPA, 16), 16);
+	ck_assert_uint_eq(count(e.irq.intx_fd), 1);
+	ck_assert_uint_eq(rd(&e, ISR, 1), 1); /* queue interrupt */
+	ck_assert_uint_eq(rd(&e, ISR, 1), 0); /* read-to-clear */
+
+	/* EOI with the ISR still set: INTx is asserted again. */
+	ck_assert_uint_eq(rng_request(&e, DATA_GPA, 16), 16);
+	ck_assert_uint_eq(count(e.irq.intx_fd), 1);
+	ck_assert_int_eq(eventfd_signal(e.irq.intx_resample_fd), 0);
+	run_loop(&e);
+	ck_assert_uint_eq(count(e.irq.intx_fd), 1);
+
+	/* Once the driver has read the ISR, EOI leaves the line alone. */
+	ck_assert_uint_eq(rd(&e, ISR, 4), 1);
+	ck_assert_int_eq(eventfd_signal(e.irq.intx_resample_fd), 0);
+	run_loop(&e);
+	ck_assert_uint_eq(count(e.irq.intx_fd), 0);
+	for (unsigned i = 0; i < e.irq.nr_vectors; i++)
+		ck_assert_uint_eq(count(e.irq.vector_fds[i]), 0);
+	env_destroy(&e);
+}
+END_TEST
+
+/* ---- features and status ---- */
+
+START_TEST(test_features_ok_refused)
+{
+	const uint64_t bad[] = {
+		FAKE_FEATURE,			   /* no VERSION_1 */
+		BIT(VIRTIO_F_VERSION_1) | BIT(40), /* never offered */
+		BIT(VIRTIO_F_VERSION_1) | BIT(7),  /* device bit not offered */
+		BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_ACCESS_PLATFORM), /* dropped by transport */
+	};
+	struct env e;
+
+	env_create(&e, FAKE);
+	ck_assert_uint_eq(offered(&e) & FAKE_FEATURE, FAKE_FEATURE);
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+		add_status(&e, S_ACK | S_DRIVER);
+		write_features(&e, bad[i]);
+		add_status(&e, S_FEATURES_OK);
+		ck_assert_msg(!(status(&e) & S_FEATURES_OK), "accepted 0x%llx",
+			      (unsigned long long)bad[i]);
+	}
+	/* Once the driver asks for a valid set, it is accepted. */
+	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	negotiate(&e, BIT(VIRTIO_F_VERSION_1) | FAKE_FEATURE);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_features_frozen_after_features_ok)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	negotiate(&e, BIT(VIRTIO_F_VERSION_1));
+	write_features(&e, BIT(VIRTIO_F_VERSION_1) | FAKE_FEATURE);
+	wr(&e, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_GF, 4), 0);
+	wr(&e, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_GF, 4), 1);
+	for (unsigned q = 0; q < FAKE_QUEUES; q++)
+		setup_queue(&e, q, 16, false, RING_GPA(q));
+	add_status(&e, S_DRIVER_OK);
+	ck_assert_uint_eq(e.fake.activations, 1);
+	ck_assert_uint_eq(e.fake.act.features, BIT(VIRTIO_F_VERSION_1));
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_driver_ok_without_features_ok)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	add_status(&e, S_ACK | S_DRIVER);
+	write_features(&e, BIT(VIRTIO_F_VERSION_1));
+	add_status(&e, S_DRIVER_OK);
+	ck_assert_uint_eq(e.fake.activations, 0);
+	ck_assert(!(status(&e) & S_DRIVER_OK));
+	ck_assert(status(&e) & S_NEEDS_RESET);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_status_bits_only_added)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, S_ACK | S_DRIVER);
+	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, S_ACK);
+	ck_assert_uint_eq(status(&e), S_ACK | S_DRIVER);
+	/* NEEDS_RESET is the device's to set. */
+	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, S_ACK | S_DRIVER | S_NEEDS_RESET);
+	ck_assert_uint_eq(status(&e), S_ACK | S_DRIVER);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_activation)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	device_msix_state(e.dev, true);
+	negotiate(&e, FEATURES_LINUX);
+	setup_queue(&e, 0, 32, true, RING_GPA(0)); /* queue 1 stays disabled */
+	add_status(&e, S_DRIVER_OK);
+	ck_assert_uint_eq(e.fake.activations, 1);
+	ck_assert_uint_eq(e.fake.act.nr_queues, FAKE_QUEUES);
+	ck_assert_ptr_nonnull(e.fake.act.queues[0]);
+	ck_assert_ptr_null(e.fake.act.queues[1]);
+	ck_assert_uint_eq(e.fake.act.queues[0]->size, 32);
+	ck_assert(e.fake.act.queues[0]->event_idx);
+	ck_assert(!e.fake.act.queues[0]->indirect);
+	ck_assert_uint_eq(e.fake.act.queues[0]->desc_gpa, e.drv[0].desc);
+	ck_assert_ptr_eq(e.fake.act.mem, &e.mem);
+	ck_assert_ptr_eq(e.fake.act.eb, e.eb);
+	ck_assert_ptr_nonnull(e.fake.act.irq);
+	/* The queue gets one kick on activation for anything posted before DRIVER_OK. */
+	run_loop(&e);
+	ck_assert_uint_eq(e.fake.notifies[0], 1);
+	ck_assert_uint_eq(e.fake.notifies[1], 0);
+	/* Queue setup is frozen once the device is live. */
+	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	wr(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, 16);
+	wr(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4, 0x5000);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 32);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4), e.drv[0].desc);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_activate_error_needs_reset)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	e.fake.activate_ret = -EIO;
+	device_msix_state(e.dev, true);
+	negotiate(&e, FEATURES_LINUX);
+	wr(&e, VIRTIO_PCI_COMMON_MSIX, 2, 0);
+	setup_queue(&e, 0, 32, true, RING_GPA(0));
+	add_status(&e, S_DRIVER_OK);
+	ck_assert_uint_eq(status(&e), S_ALL | S_NEEDS_RESET);
+	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 1); /* config change */
+	/* A failed device gets no kicks. */
+	run_loop(&e);
+	ck_assert_uint_eq(e.fake.notifies[0], 0);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_bad_queue_address_needs_reset)
+{
+	struct env e, other;
+
+	env_create(&e, FAKE);
+	env_create(&other, RNG);
+	device_msix_state(e.dev, true);
+	negotiate(&e, FEATURES_LINUX);
+	wr(&e, VIRTIO_PCI_COMMON_MSIX, 2, 0);
+	setup_queue(&e, 0, 32, true, RING_GPA(0));
+	setup_queue(&e, 1, 32, true, OUTSIDE_RAM);
+	add_status(&e, S_DRIVER_OK);
+	ck_assert_uint_eq(status(&e), S_ALL | S_NEEDS_RESET);
+	ck_assert_uint_eq(e.fake.activations, 0);
+	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 1);
+	run_loop(&e);
+	ck_assert_uint_eq(e.fake.notifies[0], 0);
+
+	/* Another device is not affected. */
+	linux_init(&other, true, 16);
+	ck_assert_uint_eq(rng_request(&other, DATA_GPA, 8), 8);
+
+	/* The driver resets and tries again with good rings. */
+	linux_init(&e, true, 32);
+	ck_assert_uint_eq(e.fake.activations, 1);
+	env_destroy(&other);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_failed_stops_device)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	linux_init(&e, true, 16);
+	ck_assert_uint_eq(e.fake.resets, 1); /* the initial reset */
+	add_status(&e, S_FAILED);
+	ck_assert_uint_eq(e.fake.resets, 2);
+	ck_assert_uint_eq(status(&e), S_ALL | S_FAILED);
+	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[0].fd), 0);
+	run_loop(&e);
+	ck_assert_uint_eq(e.fake.notifies[0], 0);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_reset_mid_operation)
+{
+	struct virtq_buf b = {.gpa = DATA_GPA, .len = 32, .writable = true};
+	uint16_t head, id;
+	uint32_t len;
+	struct env e;
+
+	env_create(&e, RNG);
+	linux_init(&e, true, 64);
+	ck_assert_int_eq(virtq_driver_add(&e.drv[0], &b, 1, &head), 0);
+	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	/* Complete when the write returns. */
+	ck_assert_uint_eq(status(&e), 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_MSIX, 2), NO_VECTOR);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2), 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_RNG_QUEUE_SIZE);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 8), 0);
+	wr(&e, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_GF, 4), 0);
+	/* The request posted before the reset is never served. */
+	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[0].fd), 0);
+	run_loop(&e);
+	ck_assert_int_eq(virtq_driver_get_used(&e.drv[0], &id, &len), -ENOENT);
+	ck_assert_uint_eq(count(e.irq.vector_fds[1]), 0);
+	/* And the device works again after a new initialisation. */
+	linux_init(&e, true, 64);
+	ck_assert_uint_eq(rng_request(&e, DATA_GPA, 32), 32);
+	env_destroy(&e);
+}
+END_TEST
+
+/* ---- common configuration details ---- */
+
+START_TEST(test_queue_select_out_of_range)
+{
+	const uint16_t sel[] = {FAKE_QUEUES, 0x1234, 0xffff};
+	struct env e;
+
+	env_create(&e, FAKE);
+	negotiate(&e, FEATURES_LINUX);
+	for (unsigned i = 0; i < ARRAY_SIZE(sel); i++) {
+		wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, sel[i]);
+		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2), sel[i]);
+		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
+		wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, 16);
+		wr(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4, 0x1000);
+		wr(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2, 1);
+		wr(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
+		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4), 0);
+	}
+	for (unsigned q = 0; q < FAKE_QUEUES; q++) {
+		wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
+		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), FAKE_QMAX);
+		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4), 0);
+		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
+	}
+	/* DRIVER_OK with no queue enabled still activates (nothing to map). */
+	add_status(&e, S_DRIVER_OK);
+	ck_assert_uint_eq(e.fake.activations, 1);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_queue_size_rules)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, 64);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 64);
+	const uint16_t bad[] = {0, 48, 2 * FAKE_QMAX, 0xffff};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, bad[i]);
+		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 64);
+	}
+	wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, 1);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 1);
+	/* Frozen once enabled. */
+	wr(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+	wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, 8);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 1);
+	/* Queue 0 was not touched. */
+	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), FAKE_QMAX);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_msix_vector_range)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	/* 3 vectors: 0..2 are valid, anything else reads back as NO_VECTOR. */
+	wr(&e, VIRTIO_PCI_COMMON_MSIX, 2, 2);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_MSIX, 2), 2);
+	wr(&e, VIRTIO_PCI_COMMON_MSIX, 2, 3);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_MSIX, 2), NO_VECTOR);
+	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	wr(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2, 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2), 0);
+	wr(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2, 0x7ff);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_config_change_interrupt)
+{
+	struct env e;
+	uint8_t gen;
+
+	env_create(&e, FAKE);
+	linux_init(&e, true, 16);
+	gen = (uint8_t)rd(&e, VIRTIO_PCI_COMMON_CFGGENERATION, 1);
+	virtio_irq_config(e.fake.act.irq);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_CFGGENERATION, 1), (uint8_t)(gen + 1));
+	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 1);
+	ck_assert_uint_eq(count(e.irq.vector_fds[1]), 0);
+
+	/* Without MSI-X: ISR bit 1 and INTx. */
+	device_msix_state(e.dev, false);
+	virtio_irq_config(e.fake.act.irq);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_CFGGENERATION, 1), (uint8_t)(gen + 2));
+	ck_assert_uint_eq(count(e.irq.intx_fd), 1);
+	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 0);
+	ck_assert_uint_eq(rd(&e, ISR, 1), VIRTIO_PCI_ISR_CONFIG);
+
+	/* Queue interrupts go to the queue's vector, none for NO_VECTOR. */
+	device_msix_state(e.dev, true);
+	virtio_irq_queue(e.fake.act.irq, 1);
+	ck_assert_uint_eq(count(e.irq.vector_fds[2]), 1);
+	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	wr(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2, NO_VECTOR);
+	virtio_irq_queue(e.fake.act.irq, 1);
+	virtio_irq_queue(e.fake.act.irq, 7); /* no such queue */
+	for (unsigned i = 0; i < e.irq.nr_vectors; i++)
+		ck_assert_uint_eq(count(e.irq.vector_fds[i]), 0);
+	ck_assert_uint_eq(count(e.irq.intx_fd), 0);
+
+	/* The device may report a fatal error. */
+	virtio_irq_needs_reset(e.fake.act.irq);
+	ck_assert_uint_eq(status(&e), S_ALL | S_NEEDS_RESET);
+	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 1);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_notify_paths)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	/* Kicks before DRIVER_OK reach nobody. */
+	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[0].fd), 0);
+	run_loop(&e);
+	ck_assert_uint_eq(e.fake.notifies[0], 0);
+
+	linux_init(&e, true, 16);
+	/* Through the ioeventfd, as KVM signals it. */
+	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[1].fd), 0);
+	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[1].fd), 0);
+	run_loop(&e);
+	ck_assert_uint_eq(e.fake.notifies[0], 0);
+	ck_assert_uint_eq(e.fake.notifies[1], 1); /* two kicks, one drain */
+	/* Through io(), at any width, the queue being the address. */
+	wr(&e, VIRTIO_PCI_NOTIFY_OFF + 4, 2, 1);
+	run_loop(&e);
+	ck_assert_uint_eq(e.fake.notifies[1], 2);
+	wr(&e, VIRTIO_PCI_NOTIFY_OFF, 4, 0);
+	run_loop(&e);
+	ck_assert_uint_eq(e.fake.notifies[0], 1);
+	/* Past the last queue: nothing. */
+	wr(&e, VIRTIO_PCI_NOTIFY_OFF + 4 * FAKE_QUEUES, 2, FAKE_QUEUES);
+	wr(&e, VIRTIO_PCI_NOTIFY_OFF + 0xffc, 4, 0);
+	run_loop(&e);
+	ck_assert_uint_eq(e.fake.notifies[0], 1);
+	ck_assert_uint_eq(e.fake.notifies[1], 2);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_NOTIFY_OFF, 2), 0);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_access_sizes)
+{
+	uint8_t buf[16];
+	uint64_t f;
+	struct env e;
+
+	env_create(&e, FAKE);
+	negotiate(&e, FEATURES_LINUX | FAKE_FEATURE);
+
+	/* Byte reads compose the 32-bit feature window. */
+	wr(&e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+	f = rd(&e, VIRTIO_PCI_COMMON_DF, 4);
+	for (unsigned i = 0; i < 4; i++)
+		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_DF + i, 1), (f >> (8 * i)) & 0xff);
+
+	/* A 64-bit queue address as one 8-byte access or two 4-byte halves. */
+	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	wr(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 8, 0x123456789abcdef0ULL);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4), 0x9abcdef0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCHI, 4), 0x12345678);
+	wr(&e, VIRTIO_PCI_COMMON_Q_USEDHI, 4, 0x1);
+	wr(&e, VIRTIO_PCI_COMMON_Q_USEDLO, 4, 0x2000);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_USEDLO, 8), 0x100002000ULL);
+
+	/* A 4-byte read over status, config_generation and queue_select. */
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_STATUS, 4),
+			  (S_ACK | S_DRIVER | S_FEATURES_OK) |
+				  rd(&e, VIRTIO_PCI_COMMON_CFGGENERATION, 1) << 8 | 1u << 16);
+	/* A byte write to the low half of queue_select. */
+	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 1, 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2), 0);
+
+	/* Read-only and 1.2 fields. */
+	wr(&e, VIRTIO_PCI_COMMON_NUMQ, 2, 7);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_NUMQ, 2), FAKE_QUEUES);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_NDATA, 2), 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_RESET, 2), 0);
+
+	/* Unknown offsets read 0 and ignore writes. */
+	const uint64_t unknown[] = {0x3c, 0x100, 0xff8, 0x1004, 0x4000, 0x5ff8, 0x6000, 0x7000};
+	for (unsigned i = 0; i < ARRAY_SIZE(unknown); i++) {
+		wr(&e, unknown[i], 8, ~0ULL);
+		ck_assert_uint_eq(rd(&e, unknown[i], 8), 0);
+	}
+	ck_assert_uint_eq(status(&e), S_ACK | S_DRIVER | S_FEATURES_OK);
+	/* Straddling two areas: neither. */
+	ck_assert_uint_eq(rd(&e, 0xffe, 4), 0);
+
+	/* Accesses the bus can never produce are refused, not crashed on. */
+	ck_assert_int_eq(device_io(e.dev, 1, 0, buf, 4, false), -EINVAL);
+	ck_assert_int_eq(device_io(e.dev, 0, 0x7ffe, buf, 4, false), -EINVAL);
+	ck_assert_int_eq(device_io(e.dev, 0, UINT64_MAX - 1, buf, 4, false), -EINVAL);
+	ck_assert_int_eq(device_io(e.dev, 0, 0, buf, 0, false), -EINVAL);
+	ck_assert_int_eq(device_io(e.dev, 0, 0, buf, 16, true), -EINVAL);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_isr_partial_reads)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	linux_init(&e, false, 16);
+	virtio_irq_queue(e.fake.act.irq, 0);
+	/* Only a read of the ISR byte itself returns and clears it. */
+	ck_assert_uint_eq(rd(&e, ISR + 1, 1), 0);
+	ck_assert_uint_eq(rd(&e, ISR + 0x800, 4), 0);
+	wr(&e, ISR, 1, 0);
+	ck_assert_uint_eq(rd(&e, ISR, 2), 1);
+	ck_assert_uint_eq(rd(&e, ISR, 1), 0);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_device_config)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	for (unsigned i = 0; i < FAKE_CFG_SIZE; i++)
+		e.fake.config[i] = (uint8_t)(i + 1);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF, 4), 0x04030201);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF, 8), 0x0807060504030201ULL);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF + 5, 1), 6);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF + 1, 3), 0x040302);
+	/* Past the end: zeros, the part inside still read. */
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF + 6, 4), 0x0807);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF + FAKE_CFG_SIZE, 8), 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF + 0xff8, 8), 0);
+	wr(&e, VIRTIO_PCI_DEVICE_OFF + 2, 2, 0xbbaa);
+	ck_assert_uint_eq(e.fake.config[2], 0xaa);
+	ck_assert_uint_eq(e.fake.config[3], 0xbb);
+	wr(&e, VIRTIO_PCI_DEVICE_OFF + 7, 4, 0x11223344);
+	ck_assert_uint_eq(e.fake.config[7], 0x44);
+	env_destroy(&e);
+}
+END_TEST
+
+/* The transport must not hold its lock while the device runs (it would deadlock here). */
+START_TEST(test_device_may_raise_irqs_from_any_call)
+{
+	struct env e;
+
+	env_create(&e, FAKE);
+	e.fake.irq_from_thread = true;
+	linux_init(&e, true, 16); /* activate, then notify for the start-up kick of each queue */
+	ck_assert_uint_eq(e.fake.raised, 1 + FAKE_QUEUES);
+	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[0].fd), 0);
+	run_loop(&e);				/* notify */
+	wr(&e, VIRTIO_PCI_DEVICE_OFF, 1, 1);	/* config_write */
+	add_status(&e, S_FAILED);		/* reset, to stop the device */
+	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0); /* reset by the driver */
+	ck_assert_uint_eq(e.fake.raised, 5 + FAKE_QUEUES);
+	ck_assert_uint_eq(count(e.irq.vector_fds[1]), 4);
+	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 4);
+	env_destroy(&e);
+}
+END_TEST
+
+/* ---- through the generic PCI layer, as a guest's PCI code sees the function ---- */
+
+struct pci_env {
+	struct env e;
+	struct vm vm; /* no KVM: the PCI layer only needs the buses, memory and a logger */
+	struct pci_root *root;
+};
+
+static void pci_env_create(struct pci_env *p)
+{
+	const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
+
+	env_create(&p->e, FAKE);
+	memset(&p->vm, 0, sizeof(p->vm));
+	p->vm.log = &p->e.lg;
+	p->vm.kvm.dev_fd = p->vm.kvm.vm_fd = -1;
+	ck_assert_int_eq(guest_mem_create_regions(&p->vm.mem, ram, 1), 0);
+	ck_assert_int_eq(bus_init(&p->vm.pio, "io"), 0);
+	ck_assert_int_eq(bus_init(&p->vm.mmio, "mmio"), 0);
+	ck_assert_int_eq(pci_root_create(&p->vm, &p->root), 0);
+	ck_assert_int_eq(pci_add_device(p->root, 1, p->e.dev, &p->e.desc, &p->e.irq), 0);
+}
+
+static void pci_env_destroy(struct pci_env *p)
+{
+	pci_root_destroy(p->root);
+	env_destroy(&p->e);
+	bus_destroy(&p->vm.pio);
+	bus_destroy(&p->vm.mmio);
+	guest_mem_destroy(&p->vm.mem);
+}
+
+static uint32_t cfg_rd(struct pci_env *p, uint32_t reg, uint32_t len)
+{
+	uint32_t v = 0;
+
+	ck_assert_int_eq(pci_config_access(p->root, 0, 1, 0, reg, &v, len, false), 0);
+	return v;
+}
+
+static void cfg_wr(struct pci_env *p, uint32_t reg, uint32_t len, uint32_t v)
+{
+	ck_assert_int_eq(pci_config_access(p->root, 0, 1, 0, reg, &v, len, true), 0);
+}
+
+START_TEST(test_pci_config_space)
+{
+	unsigned seen[VIRTIO_PCI_CAP_PCI_CFG + 1] = {0};
+	uint32_t pos, window = 0, msix = 0;
+	struct pci_env p;
+
+	pci_env_create(&p);
+	ck_assert_uint_eq(cfg_rd(&p, 0x00, 4), 0x10421af4);
+	ck_assert_uint_eq(cfg_rd(&p, 0x08, 1), 1);	    /* revision */
+	ck_assert_uint_eq(cfg_rd(&p, 0x0a, 2), 0x0100);	    /* class: mass storage, SCSI */
+	ck_assert_uint_eq(cfg_rd(&p, 0x2c, 4), 0x00421af4); /* subsystem */
+	ck_assert_uint_eq(cfg_rd(&p, 0x3d, 1), 1);	    /* INTA# */
+	ck_assert(cfg_rd(&p, 0x06, 2) & 0x10);		    /* capability list */
+	/* Walk the capabilities as Linux's virtio_pci_find_capability does. */
+	for (pos = cfg_rd(&p, 0x34, 1); pos; pos = cfg_rd(&p, pos + 1, 1)) {
+		uint8_t type = (uint8_t)cfg_rd(&p, pos + 3, 1);
+		uint32_t off = cfg_rd(&p, pos + 8, 4), len = cfg_rd(&p, pos + 12, 4);
+
+		ck_assert_uint_lt(pos, PCI_CFG_SIZE);
+		if (cfg_rd(&p, pos, 1) == 0x11) {
+			msix = pos;
+			continue;
+		}
+		ck_assert_uint_eq(cfg_rd(&p, pos, 1), 0x09);
+		ck_assert_uint_ge(type, VIRTIO_PCI_CAP_COMMON_CFG);
+		ck_assert_uint_le(type, VIRTIO_PCI_CAP_PCI_CFG);
+		seen[type]++;
+		if (type == VIRTIO_PCI_CAP_PCI_CFG) {
+			window = pos;
+			continue;
+		}
+		ck_assert_uint_eq(cfg_rd(&p, pos + 4, 1), 0); /* BAR0 */
+		switch (type) {
+		case VIRTIO_PCI_CAP_COMMON_CFG:
+			ck_assert_uint_eq(off, 0x0000);
+			ck_assert_uint_ge(len, 0x3c);
+			break;
+		case VIRTIO_PCI_CAP_NOTIFY_CFG:
+			ck_assert_uint_eq(off, 0x3000);
+			ck_assert_uint_ge(len, 4 * FAKE_QUEUES);
+			ck_assert_uint_eq(cfg_rd(&p, pos + 16, 4), 4);
+			break;
+		case VIRTIO_PCI_CAP_ISR_CFG:
+			ck_assert_uint_eq(off, 0x1000);
+			ck_assert_uint_ge(len, 1);
+			break;
+		case VIRTIO_PCI_CAP_DEVICE_CFG:
+			ck_assert_uint_eq(off, 0x2000);
+			ck_assert_uint_ge(len, FAKE_CFG_SIZE);
+			break;
+		}
+	}
+	for (unsigned t = VIRTIO_PCI_CAP_COMMON_CFG; t <= VIRTIO_PCI_CAP_PCI_CFG; t++)
+		ck_assert_uint_eq(seen[t], 1);
+	ck_assert_uint_ne(msix, 0);
+	ck_assert_uint_eq(cfg_rd(&p, msix + 2, 2) & 0x7ff, FAKE_QUEUES); /* table size - 1 */
+	ck_assert_uint_eq(cfg_rd(&p, msix + 4, 4), 0x6000);		 /* table, BAR0 */
+	ck_assert_uint_eq(cfg_rd(&p, msix + 8, 4), 0x7000);		 /* PBA, BAR0 */
+
+	/* VIRTIO_PCI_CAP_PCI_CFG: BAR0 reached through config space only. */
+	ck_assert_uint_ne(window, 0);
+	cfg_wr(&p, window + 4, 1, 0);
+	cfg_wr(&p, window + 8, 4, VIRTIO_PCI_COMMON_NUMQ);
+	cfg_wr(&p, window + 12, 4, 2);
+	ck_assert_uint_eq(cfg_rd(&p, window + 16, 2), FAKE_QUEUES);
+	cfg_wr(&p, window + 8, 4, VIRTIO_PCI_COMMON_STATUS);
+	cfg_wr(&p, window + 12, 4, 1);
+	cfg_wr(&p, window + 16, 1, S_ACK);
+	ck_assert_uint_eq(status(&p.e), S_ACK);
+
+	/* Enabling MSI-X in config space moves interrupts from INTx to the vectors. */
+	linux_init(&p.e, false, 16);
+	cfg_wr(&p, msix + 2, 2, 0x8000);
+	wr(&p.e, VIRTIO_PCI_COMMON_MSIX, 2, 0);
+	virtio_irq_config(p.e.fake.act.irq);
+	ck_assert_uint_eq(count(p.e.irq.vector_fds[0]), 1);
+	ck_assert_uint_eq(count(p.e.irq.intx_fd), 0);
+	cfg_wr(&p, msix + 2, 2, 0);
+	virtio_irq_config(p.e.fake.act.irq);
+	ck_assert_uint_eq(count(p.e.irq.vector_fds[0]), 0);
+	ck_assert_uint_eq(count(p.e.irq.intx_fd), 1);
+	pci_env_destroy(&p);
+}
+END_TEST
+
+START_TEST(test_rejects_bad_params)
+{
+	const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
+	struct virtio_dev_ops ops = fake_ops;
+	struct pci_irq_fds irq = {.nr_vectors = 0, .intx_fd = -1, .intx_resample_fd = -1};
+	struct guest_mem mem;
+	struct pci_dev_desc desc;
+	struct device *dev;
+	struct fake f = {0};
+	struct virtio_pci_params p = {.ops = &ops, .dev = &f, .mem = &mem, .irq = &irq};
+
+	ck_assert_int_eq(guest_mem_create_regions(&mem, ram, 1), 0);
+	ops.nr_queues = VIRTIO_MAX_QUEUES + 1;
+	ck_assert_int_eq(virtio_pci_transport_create(&p, &dev, &desc), -EINVAL);
+	ops = fake_ops;
+	ops.queue_max_size = 100;
+	ck_assert_int_eq(virtio_pci_transport_create(&p, &dev, &desc), -EINVAL);
+	ops = fake_ops;
+	ops.config_size = 0x2000;
+	ck_assert_int_eq(virtio_pci_transport_create(&p, &dev, &desc), -EINVAL);
+	ops = fake_ops;
+	ops.notify = NULL;
+	ck_assert_int_eq(virtio_pci_transport_create(&p, &dev, &desc), -EINVAL);
+	/* Without interrupts at all the transport still works: no MSI-X, no INTx. */
+	ops = fake_ops;
+	ck_assert_int_eq(virtio_pci_transport_create(&p, &dev, &desc), 0);
+	ck_assert_uint_eq(desc.msix_vectors, 0);
+	ck_assert(!desc.intx);
+	dev->ops->destroy(dev->priv);
+	ck_assert_uint_eq(f.destroys, 1);
+	guest_mem_destroy(&mem);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("virtio_pci");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_desc_rng);
+	tcase_add_test(tc, test_desc_block_class);
+	tcase_add_test(tc, test_fds_listed);
+	tcase_add_test(tc, test_rng_linux_init_msix);
+	tcase_add_test(tc, test_rng_intx);
+	tcase_add_test(tc, test_features_ok_refused);
+	tcase_add_test(tc, test_features_frozen_after_features_ok);
+	tcase_add_test(tc, test_driver_ok_without_features_ok);
+	tcase_add_test(tc, test_status_bits_only_added);
+	tcase_add_test(tc, test_activation);
+	tcase_add_test(tc, test_activate_error_needs_reset);
+	tcase_add_test(tc, test_bad_queue_address_needs_reset);
+	tcase_add_test(tc, test_failed_stops_device);
+	tcase_add_test(tc, test_reset_mid_operation);
+	tcase_add_test(tc, test_queue_select_out_of_range);
+	tcase_add_test(tc, test_queue_size_rules);
+	tcase_add_test(tc, test_msix_vector_range);
+	tcase_add_test(tc, test_config_change_interrupt);
+	tcase_add_test(tc, test_notify_paths);
+	tcase_add_test(tc, test_access_sizes);
+	tcase_add_test(tc, test_isr_partial_reads);
+	tcase_add_test(tc, test_device_config);
+	tcase_add_test(tc, test_device_may_raise_irqs_from_any_call);
+	tcase_add_test(tc, test_pci_config_space);
+	tcase_add_test(tc, test_rejects_bad_params);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return testutil_run(suite());
+}

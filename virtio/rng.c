@@ -1,0 +1,182 @@
+#include "virtio/rng.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <linux/virtio_ids.h>
+
+#include "core/log.h"
+#include "virtio/queue.h"
+#include "virtio/virtio.h"
+
+struct rng {
+	pthread_mutex_t lock;
+	const struct logger *log;
+	struct virtq *q; /* NULL while the driver has not activated the device */
+	struct virtio_irq *irq;
+	struct virtq_chain chain;
+	uint64_t nr_malformed;
+	bool getrandom_failed;
+};
+
+static int fill(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = getrandom(p, len, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Fills the chain's writable buffers (up to the request cap); returns the bytes written. */
+static uint32_t serve(struct rng *r, const struct virtq_chain *c)
+{
+	uint32_t done = 0;
+	int ret;
+
+	for (unsigned i = c->nr_out; i < c->nr_out + c->nr_in && done < VIRTIO_RNG_MAX_REQUEST;
+	     i++) {
+		size_t n = MIN(c->iov[i].iov_len, VIRTIO_RNG_MAX_REQUEST - done);
+
+		ret = fill(c->iov[i].iov_base, n);
+		if (ret < 0) {
+			if (!r->getrandom_failed)
+				log_err(r->log, "virtio-rng: getrandom failed: %s", strerror(-ret));
+			r->getrandom_failed = true;
+			break;
+		}
+		done += (uint32_t)n;
+	}
+	return done;
+}
+
+/* A guest can fail every request; log the 1st, 2nd, 4th, 8th... so logs stay bounded. */
+static void report_malformed(struct rng *r, uint16_t head)
+{
+	r->nr_malformed++;
+	if (r->nr_malformed & (r->nr_malformed - 1))
+		return;
+	log_warn(r->log,
+		 "virtio-rng: request %u has no device-writable bytes or a readable buffer "
+		 "[%llu so far]",
+		 head, (unsigned long long)r->nr_malformed);
+}
+
+/* Lock held. Serves every available request; returns whether the driver wants an interrupt. */
+static bool process(struct rng *r)
+{
+	struct virtq *q = r->q;
+	bool irq = false;
+	int ret;
+
+	virtq_disable_notify(q);
+	do {
+		while ((ret = virtq_pop(q, &r->chain)) != -ENOENT) {
+			uint32_t written = 0;
+
+			if (ret == -EIO)
+				goto broken;
+			if (ret == 0 && !r->chain.nr_out && r->chain.in_bytes)
+				written = serve(r, &r->chain);
+			else if (ret == 0)
+				report_malformed(r, r->chain.head);
+			/* -EBADMSG: the queue already logged why; the request completes empty. */
+			if (virtq_push(q, r->chain.head, written) < 0)
+				goto broken;
+			irq |= virtq_should_notify(q);
+		}
+	} while (virtq_enable_notify(q));
+	return irq;
+broken:
+	r->q = NULL;
+	virtio_irq_needs_reset(r->irq);
+	return irq;
+}
+
+static int rng_activate(void *dev, const struct virtio_activate *a)
+{
+	struct rng *r = dev;
+
+	pthread_mutex_lock(&r->lock);
+	r->q = a->nr_queues ? a->queues[0] : NULL;
+	r->irq = a->irq;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static void rng_notify(void *dev, unsigned queue)
+{
+	struct rng *r = dev;
+
+	pthread_mutex_lock(&r->lock);
+	/* Raised under the lock so that a reset cannot slip in between and see it late. */
+	if (r->q && queue == 0 && process(r))
+		virtio_irq_queue(r->irq, 0);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void rng_reset(void *dev)
+{
+	struct rng *r = dev;
+
+	pthread_mutex_lock(&r->lock);
+	r->q = NULL;
+	r->irq = NULL;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void rng_destroy(void *dev)
+{
+	struct rng *r = dev;
+
+	virtq_chain_free(&r->chain);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+static const struct virtio_dev_ops rng_ops = {
+	.name = "virtio-rng",
+	.policy = "rng_device",
+	.device_type = VIRTIO_ID_RNG,
+	.nr_queues = 1,
+	.queue_max_size = VIRTIO_RNG_QUEUE_SIZE,
+	.activate = rng_activate,
+	.notify = rng_notify,
+	.reset = rng_reset,
+	.destroy = rng_destroy,
+};
+
+int virtio_rng_create(const struct logger *lg, const struct virtio_dev_ops **ops, void **dev)
+{
+	struct rng *r = calloc(1, sizeof(*r));
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	ret = -pthread_mutex_init(&r->lock, NULL);
+	if (ret < 0)
+		goto err_free;
+	/* A chain never has more buffers than the queue has descriptors. */
+	ret = virtq_chain_alloc(&r->chain, VIRTIO_RNG_QUEUE_SIZE);
+	if (ret < 0)
+		goto err_lock;
+	r->log = lg;
+	*ops = &rng_ops;
+	*dev = r;
+	return 0;
+err_lock:
+	pthread_mutex_destroy(&r->lock);
+err_free:
+	free(r);
+	return ret;
+}

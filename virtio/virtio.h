@@ -1,0 +1,75 @@
+/*
+ * The contract between the virtio-pci transport (virtio/pci.c) and a virtio device
+ * (virtio/blk.c, rng.c, balloon.c...). The transport owns PCI config space, BARs, the common
+ * configuration, feature negotiation, the device-status state machine, queue setup,
+ * ioeventfd notifications and interrupts; a device sees only its device-specific
+ * configuration, negotiated features, its queues, guest memory and an interrupt handle.
+ * That keeps devices small and lets the whole virtio stack run in a sandboxed child.
+ */
+#ifndef CROSVM_VIRTIO_VIRTIO_H
+#define CROSVM_VIRTIO_VIRTIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/device.h"
+#include "core/util.h"
+
+struct event_base;
+struct guest_mem;
+struct logger;
+struct virtq;
+struct virtio_irq;
+
+#define VIRTIO_MAX_QUEUES 8
+
+/* Handed to the device when the driver sets DRIVER_OK. Valid until reset/destroy. */
+struct virtio_activate {
+	uint64_t features; /* negotiated (includes transport bits such as VERSION_1) */
+	unsigned nr_queues;
+	struct virtq *queues[VIRTIO_MAX_QUEUES]; /* NULL for queues the driver left disabled */
+	struct virtio_irq *irq;
+	const struct guest_mem *mem;
+	struct event_base *eb; /* the loop of the process the device runs in */
+};
+
+struct virtio_dev_ops {
+	const char *name;	 /* "virtio-blk", in logs */
+	const char *policy;	 /* seccomp policy of its sandboxed process, e.g. "block_device" */
+	uint32_t device_type;	 /* virtio device id (2 = block, 4 = rng, 5 = balloon ...) */
+	unsigned nr_queues;
+	uint16_t queue_max_size; /* power of two */
+	/* Device feature bits (the transport adds VERSION_1, RING_EVENT_IDX, RING_INDIRECT_DESC). */
+	uint64_t (*features)(void *dev);
+	/* Device-specific configuration space (len 1, 2, 4 or 8 at any offset inside it). */
+	uint32_t config_size;
+	int (*config_read)(void *dev, uint32_t off, void *data, uint32_t len);
+	int (*config_write)(void *dev, uint32_t off, const void *data, uint32_t len);
+	/* DRIVER_OK: start processing. Returns 0 or -errno (the transport then sets NEEDS_RESET). */
+	int (*activate)(void *dev, const struct virtio_activate *a);
+	/* A queue was kicked (loop thread). */
+	void (*notify)(void *dev, unsigned queue);
+	/* The driver reset the device (or the VM stops): stop using queues; back to initial state. */
+	void (*reset)(void *dev);
+	/* Back-end fds the device needs once running (disk image, ...), for the sandbox. */
+	int (*fds)(void *dev, struct fd_list *out);
+	/* Control command (JSON object text) answered through done. Optional. */
+	int (*command)(void *dev, const char *req, dev_reply_fn done, void *done_ctx);
+	void (*destroy)(void *dev);
+};
+
+/* Interrupts, implemented by the transport; callable from any thread of the device. */
+void virtio_irq_queue(struct virtio_irq *irq, unsigned queue);
+void virtio_irq_config(struct virtio_irq *irq);
+/* A fatal device error: sets DEVICE_NEEDS_RESET and raises a config interrupt. */
+void virtio_irq_needs_reset(struct virtio_irq *irq);
+
+struct vm;
+/*
+ * Wraps a virtio device into a virtio-pci function and plugs it into the VM's PCI root.
+ * dev_ops/dev are owned by the resulting struct device (destroy frees both). `label` names
+ * the device in logs and in the sandbox (e.g. "virtio-blk0").
+ */
+int virtio_pci_create(struct vm *vm, const struct virtio_dev_ops *ops, void *dev,
+		      const char *label, struct device **out) MUST_CHECK;
+
+#endif
