@@ -1,4 +1,5 @@
 #include "core/device.h"
+#include "sandbox/proxy.h"
 
 int fd_list_add(struct fd_list *l, int fd)
 {
@@ -16,17 +17,23 @@ int fd_list_add(struct fd_list *l, int fd)
 int device_io(struct device *d, unsigned region, uint64_t off, void *data, uint32_t len,
 	      bool is_write)
 {
+	if (d->proxy)
+		return proxy_io(d->proxy, region, off, data, len, is_write);
 	return d->ops->io(d->priv, region, off, data, len, is_write);
 }
 
 void device_msix_state(struct device *d, bool enabled)
 {
-	if (d->ops->msix_state)
+	if (d->proxy)
+		proxy_msix_state(d->proxy, enabled);
+	else if (d->ops->msix_state)
 		d->ops->msix_state(d->priv, enabled);
 }
 
 int device_command(struct device *d, const char *req, dev_reply_fn done, void *done_ctx)
 {
+	if (d->proxy)
+		return proxy_command(d->proxy, req, done, done_ctx);
 	if (!d->ops->command)
 		return -EOPNOTSUPP;
 	return d->ops->command(d->priv, req, done, done_ctx);

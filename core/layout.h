@@ -62,4 +62,8 @@
 #define LAYOUT_IOAPIC_PINS	  24
 #define LAYOUT_GSI_MSI_FIRST	  24 /* GSIs above the IOAPIC pins carry MSI routes */
 
+struct guest_mem;
+/* The 64-bit PCI MMIO window for this guest: the first 1 GiB boundary above RAM (and 4 GiB). */
+void layout_mmio64(const struct guest_mem *m, uint64_t *base, uint64_t *size);
+
 #endif

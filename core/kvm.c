@@ -1,0 +1,238 @@
+#include "core/kvm.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	int r;
+
+	do {
+		r = ioctl(fd, req, arg);
+	} while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+static int get_supported_cpuid(struct kvm *k)
+{
+	/* Grow the buffer until KVM stops answering E2BIG. */
+	for (unsigned n = 64; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		int r;
+
+		if (!c)
+			return -ENOMEM;
+		c->nent = n;
+		r = xioctl(k->dev_fd, KVM_GET_SUPPORTED_CPUID, c);
+		if (r == 0) {
+			k->supported_cpuid = c;
+			return 0;
+		}
+		free(c);
+		if (r != -E2BIG)
+			return r;
+	}
+	return -E2BIG;
+}
+
+static int get_msr_list(struct kvm *k)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 };
+	struct kvm_msr_list *l;
+	int r = xioctl(k->dev_fd, KVM_GET_MSR_INDEX_LIST, &probe);
+
+	if (r < 0 && r != -E2BIG)
+		return r;
+	l = calloc(1, sizeof(*l) + probe.nmsrs * sizeof(uint32_t));
+	if (!l)
+		return -ENOMEM;
+	l->nmsrs = probe.nmsrs;
+	r = xioctl(k->dev_fd, KVM_GET_MSR_INDEX_LIST, l);
+	if (r < 0) {
+		free(l);
+		return r;
+	}
+	k->msr_list = malloc(l->nmsrs * sizeof(uint32_t) + 1);
+	if (!k->msr_list) {
+		free(l);
+		return -ENOMEM;
+	}
+	memcpy(k->msr_list, l->indices, l->nmsrs * sizeof(uint32_t));
+	k->nr_msrs = l->nmsrs;
+	free(l);
+	return 0;
+}
+
+int kvm_open(struct kvm *k, const char *path)
+{
+	int r;
+
+	*k = (struct kvm){ .dev_fd = -1, .vm_fd = -1 };
+	k->dev_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (k->dev_fd < 0)
+		return -errno;
+	r = xioctl(k->dev_fd, KVM_GET_API_VERSION, NULL);
+	if (r < 0)
+		goto err;
+	if (r != KVM_API_VERSION) {
+		r = -ENOTSUP;
+		goto err;
+	}
+	r = xioctl(k->dev_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
+	if (r <= 0) {
+		r = r < 0 ? r : -EINVAL;
+		goto err;
+	}
+	k->run_size = r;
+	r = kvm_check_extension(k, KVM_CAP_MAX_VCPUS);
+	if (r <= 0)
+		r = kvm_check_extension(k, KVM_CAP_NR_VCPUS);
+	k->max_vcpus = r > 0 ? (unsigned)r : 4;
+	r = get_supported_cpuid(k);
+	if (r < 0)
+		goto err;
+	r = get_msr_list(k);
+	if (r < 0)
+		goto err;
+	do {
+		r = ioctl(k->dev_fd, KVM_CREATE_VM, 0);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		r = -errno;
+		goto err;
+	}
+	k->vm_fd = r;
+	return 0;
+err:
+	kvm_close(k);
+	return r;
+}
+
+void kvm_close(struct kvm *k)
+{
+	close_fd(&k->vm_fd);
+	close_fd(&k->dev_fd);
+	free(k->supported_cpuid);
+	free(k->msr_list);
+	k->supported_cpuid = NULL;
+	k->msr_list = NULL;
+}
+
+int kvm_check_extension(const struct kvm *k, long cap)
+{
+	int r = ioctl(k->vm_fd >= 0 ? k->vm_fd : k->dev_fd, KVM_CHECK_EXTENSION, cap);
+
+	return r < 0 ? -errno : r;
+}
+
+bool kvm_msr_supported(const struct kvm *k, uint32_t index)
+{
+	for (unsigned i = 0; i < k->nr_msrs; i++)
+		if (k->msr_list[i] == index)
+			return true;
+	return false;
+}
+
+int kvm_set_user_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *hva)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+
+	return xioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+int kvm_setup_platform(struct kvm *k, uint64_t tss_addr, uint64_t identity_map)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int r;
+
+	r = xioctl(k->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map);
+	if (r < 0)
+		return r;
+	r = ioctl(k->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)tss_addr);
+	if (r < 0)
+		return -errno;
+	r = xioctl(k->vm_fd, KVM_CREATE_IRQCHIP, NULL);
+	if (r < 0)
+		return r;
+	return xioctl(k->vm_fd, KVM_CREATE_PIT2, &pit);
+}
+
+int kvm_irq_line(struct kvm *k, uint32_t gsi, bool level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = level };
+
+	return xioctl(k->vm_fd, KVM_IRQ_LINE, &l);
+}
+
+int kvm_irqfd(struct kvm *k, int fd, uint32_t gsi, int resample_fd, bool deassign)
+{
+	struct kvm_irqfd f = { .fd = (uint32_t)fd, .gsi = gsi };
+
+	if (deassign)
+		f.flags |= KVM_IRQFD_FLAG_DEASSIGN;
+	else if (resample_fd >= 0) {
+		f.flags |= KVM_IRQFD_FLAG_RESAMPLE;
+		f.resamplefd = (uint32_t)resample_fd;
+	}
+	return xioctl(k->vm_fd, KVM_IRQFD, &f);
+}
+
+int kvm_ioeventfd(struct kvm *k, int fd, uint64_t addr, uint32_t len, bool pio, bool datamatch,
+		  uint64_t data, bool deassign)
+{
+	struct kvm_ioeventfd e = { .addr = addr, .len = len, .fd = fd, .datamatch = data };
+
+	if (pio)
+		e.flags |= KVM_IOEVENTFD_FLAG_PIO;
+	if (datamatch)
+		e.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+	if (deassign)
+		e.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+	return xioctl(k->vm_fd, KVM_IOEVENTFD, &e);
+}
+
+int kvm_set_gsi_routing(struct kvm *k, const struct kvm_irq_routing_entry *e, unsigned nr)
+{
+	struct kvm_irq_routing *r = calloc(1, sizeof(*r) + nr * sizeof(*e));
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	r->nr = nr;
+	memcpy(r->entries, e, nr * sizeof(*e));
+	ret = xioctl(k->vm_fd, KVM_SET_GSI_ROUTING, r);
+	free(r);
+	return ret;
+}
+
+int kvm_signal_msi(struct kvm *k, uint64_t addr, uint32_t data)
+{
+	struct kvm_msi m = {
+		.address_lo = (uint32_t)addr,
+		.address_hi = (uint32_t)(addr >> 32),
+		.data = data,
+	};
+	int r = xioctl(k->vm_fd, KVM_SIGNAL_MSI, &m);
+
+	return r < 0 ? r : 0;
+}
+
+int kvm_create_vcpu(struct kvm *k, unsigned id, int *fd)
+{
+	int r;
+
+	do {
+		r = ioctl(k->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	*fd = r;
+	return 0;
+}

@@ -1,0 +1,43 @@
+/*
+ * The thin layer over /dev/kvm: every KVM ioctl of the VMM goes through here, so the rest of
+ * the code deals in 0/-errno and plain values.
+ */
+#ifndef CROSVM_CORE_KVM_H
+#define CROSVM_CORE_KVM_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/util.h"
+
+struct kvm {
+	int dev_fd; /* /dev/kvm */
+	int vm_fd;
+	int run_size; /* mmap size of struct kvm_run */
+	unsigned max_vcpus;
+	struct kvm_cpuid2 *supported_cpuid;
+	uint32_t *msr_list; /* KVM_GET_MSR_INDEX_LIST */
+	unsigned nr_msrs;
+};
+
+/* Opens the device (path, normally /dev/kvm), checks the API version, creates the VM. */
+int kvm_open(struct kvm *k, const char *path) MUST_CHECK;
+void kvm_close(struct kvm *k);
+int kvm_check_extension(const struct kvm *k, long cap);
+bool kvm_msr_supported(const struct kvm *k, uint32_t index);
+
+int kvm_set_user_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size,
+			void *hva) MUST_CHECK;
+/* In-kernel IRQ chip (PIC, IOAPIC, LAPIC) and PIT, TSS and identity-map addresses. */
+int kvm_setup_platform(struct kvm *k, uint64_t tss_addr, uint64_t identity_map) MUST_CHECK;
+int kvm_irq_line(struct kvm *k, uint32_t gsi, bool level);
+int kvm_irqfd(struct kvm *k, int fd, uint32_t gsi, int resample_fd, bool deassign);
+/* Registers (or removes) an ioeventfd on MMIO or PIO [addr, addr+len) with optional datamatch. */
+int kvm_ioeventfd(struct kvm *k, int fd, uint64_t addr, uint32_t len, bool pio, bool datamatch,
+		  uint64_t data, bool deassign);
+int kvm_set_gsi_routing(struct kvm *k, const struct kvm_irq_routing_entry *e, unsigned nr);
+int kvm_signal_msi(struct kvm *k, uint64_t addr, uint32_t data);
+
+int kvm_create_vcpu(struct kvm *k, unsigned id, int *fd) MUST_CHECK;
+
+#endif

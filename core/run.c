@@ -1,0 +1,310 @@
+/*
+ * `crosvm run`: create the VM, load the guest, create the devices, start the vCPUs, then
+ * serve the main event loop until something ends the VM; tear everything down in order
+ * (vCPUs stopped and joined, devices stopped, terminal restored) on every path.
+ */
+#include "core/run.h"
+#include "control/server.h"
+#include "core/boot.h"
+#include "core/platform.h"
+#include "core/term.h"
+#include "core/vm.h"
+#include "core/vm_control.h"
+#include "sandbox/sandbox.h"
+#include "vcpu/vcpu.h"
+#include "virtio/devices.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/sysinfo.h>
+
+struct run_ctx {
+	struct vm *vm;
+	int sig_fd;
+	struct event *sig_ev;
+	struct term term;
+};
+
+static void on_exit_request(evutil_socket_t fd, short what, void *arg)
+{
+	struct vm *vm = arg;
+	uint64_t n;
+
+	(void)what;
+	eventfd_drain((int)fd, &n);
+	if (atomic_load(&vm->exit_reason) != VM_EXIT_NONE)
+		event_base_loopbreak(vm->eb);
+}
+
+static void on_signal(evutil_socket_t fd, short what, void *arg)
+{
+	struct run_ctx *rc = arg;
+	struct signalfd_siginfo si;
+
+	(void)what;
+	while (read((int)fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+		case SIGHUP:
+			log_info(rc->vm->log, "received %s, stopping the VM",
+				 strsignal((int)si.ssi_signo));
+			vm_request_exit(rc->vm, VM_EXIT_STOP);
+			break;
+		case SIGCHLD:
+			sandbox_reap(rc->vm);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Blocks the signals the main loop takes through a signalfd (all threads inherit this). */
+static int setup_signals(struct run_ctx *rc)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -EINVAL;
+	rc->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (rc->sig_fd < 0)
+		return -errno;
+	rc->sig_ev = event_new(rc->vm->eb, rc->sig_fd, EV_READ | EV_PERSIST, on_signal, rc);
+	if (!rc->sig_ev || event_add(rc->sig_ev, NULL) < 0)
+		return -ENOMEM;
+	return vcpu_signal_setup();
+}
+
+/* Refuses sizes the host cannot back at all: more than its RAM and swap together. */
+static int check_memory(const struct vm_config *cfg, const struct logger *lg)
+{
+	struct sysinfo si;
+	uint64_t host;
+
+	if (sysinfo(&si) < 0)
+		return 0;
+	host = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+	if ((cfg->mem_mib << 20) > host) {
+		log_err(lg, "--mem %llu MiB is more than this host has (%llu MiB of RAM and swap)",
+			(unsigned long long)cfg->mem_mib, (unsigned long long)(host >> 20));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int create_vcpus(struct vm *vm, const struct vcpu_boot *boot)
+{
+	unsigned n = vm->cfg->cpus;
+	unsigned max = MIN(vm->kvm.max_vcpus, 254u);
+	int ret;
+
+	if (n > max) {
+		log_err(vm->log, "--cpus %u is more than this host's KVM allows (%u)", n, max);
+		return -EINVAL;
+	}
+	vm->vcpus = calloc(n, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	vm->nr_vcpus = n;
+	for (unsigned i = 0; i < n; i++) {
+		ret = vcpu_create(vm, i, &vm->vcpus[i]);
+		if (ret < 0) {
+			log_err(vm->log, "cannot create vcpu%u: %s", i, strerror(-ret));
+			return ret;
+		}
+		ret = vcpu_configure(vm->vcpus[i], boot);
+		if (ret < 0) {
+			log_err(vm->log, "cannot configure vcpu%u: %s", i, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* Stops every vCPU: STOPPING, then kick each out of KVM_RUN and join it. */
+static void stop_vcpus(struct vm *vm)
+{
+	atomic_store(&vm->stopping, true);
+	pthread_mutex_lock(&vm->run_lock);
+	vm->state = VM_STOPPING;
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i])
+			vcpu_kick(vm->vcpus[i]);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i])
+			vcpu_join(vm->vcpus[i]);
+}
+
+static void destroy_vcpus(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	vm->nr_vcpus = 0;
+}
+
+static int start_devices(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_devs; i++) {
+		struct device *d = vm->devs[i];
+		int ret;
+
+		if (d->proxy || !d->ops->start)
+			continue;
+		ret = d->ops->start(d->priv, vm->eb);
+		if (ret < 0) {
+			log_err(vm->log, "%s: cannot start: %s", d->name, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void stop_devices(struct vm *vm)
+{
+	for (unsigned i = vm->nr_devs; i-- > 0;) {
+		struct device *d = vm->devs[i];
+
+		if (!d->proxy && d->ops->stop)
+			d->ops->stop(d->priv);
+	}
+}
+
+/* Moves every sandboxable device into its jailed process, then drops our capabilities. */
+static int sandbox_devices(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct sandbox_opts o = {
+		.pivot_root = cfg->pivot_root ? cfg->pivot_root : SANDBOX_DEFAULT_PIVOT_ROOT,
+		.policy_dir = cfg->seccomp_policy_dir,
+		.log_failures = cfg->seccomp_log_failures,
+		.violation_device = cfg->test_seccomp_violation,
+	};
+	int ret = sandbox_prepare(&o, vm->log);
+
+	for (unsigned i = 0; ret == 0 && i < vm->nr_devs; i++)
+		if (vm->devs[i]->policy)
+			ret = sandbox_fork_device(vm, vm->devs[i], &o);
+	if (ret < 0)
+		return ret;
+	ret = sandbox_drop_caps();
+	if (ret < 0)
+		log_err(vm->log, "cannot drop the capabilities of the main process: %s",
+			strerror(-ret));
+	return ret;
+}
+
+static bool uses_stdin(const struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < CONFIG_MAX_SERIAL; i++)
+		if (cfg->serial[i].stdin_)
+			return true;
+	return false;
+}
+
+int run_vm(const struct vm_config *cfg, struct logger *lg, enum vm_exit_reason *reason)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct run_ctx rc = { .vm = vm, .sig_fd = -1 };
+	struct vcpu_boot boot;
+	int ret;
+
+	if (!vm)
+		return -ENOMEM;
+	ret = check_memory(cfg, lg);
+	if (ret < 0)
+		goto out_free;
+	ret = vm_create(vm, cfg, lg);
+	if (ret < 0)
+		goto out_free;
+	ret = setup_signals(&rc);
+	if (ret < 0) {
+		log_err(lg, "cannot set up signal handling: %s", strerror(-ret));
+		goto out;
+	}
+	vm->exit_ev = event_new(vm->eb, vm->exit_efd, EV_READ | EV_PERSIST, on_exit_request, vm);
+	if (!vm->exit_ev || event_add(vm->exit_ev, NULL) < 0) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (cfg->socket_path) {
+		/* Before any device process exists, as the socket must be there first. */
+		struct control_server_params cp = { .eb = vm->eb,
+						    .path = cfg->socket_path,
+						    .handle = vm_control_handle,
+						    .ctx = vm,
+						    .log = lg };
+
+		ret = control_server_create(&cp, &vm->control);
+		if (ret < 0)
+			goto out;
+	}
+	ret = boot_setup(vm, &boot);
+	if (ret < 0)
+		goto out;
+	ret = platform_create(vm);
+	if (ret < 0)
+		goto out;
+	ret = virtio_devices_create(vm);
+	if (ret < 0)
+		goto out;
+	if (!cfg->disable_sandbox) {
+		ret = sandbox_devices(vm);
+		if (ret < 0)
+			goto out;
+	}
+	ret = create_vcpus(vm, &boot);
+	if (ret < 0)
+		goto out;
+	ret = start_devices(vm);
+	if (ret < 0)
+		goto out;
+	if (uses_stdin(cfg))
+		term_raw(&rc.term, STDIN_FILENO);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_start(vm->vcpus[i]);
+		if (ret < 0) {
+			log_err(lg, "cannot start vcpu%u: %s", i, strerror(-ret));
+			vm_request_exit(vm, VM_EXIT_CRASH);
+			break;
+		}
+	}
+	if (atomic_load(&vm->exit_reason) == VM_EXIT_NONE)
+		event_base_dispatch(vm->eb);
+	*reason = (enum vm_exit_reason)atomic_load(&vm->exit_reason);
+	if (*reason == VM_EXIT_NONE)
+		*reason = VM_EXIT_STOP;
+	ret = 0;
+out:
+	atomic_store(&vm->stopping, true);
+	if (vm->vcpus)
+		stop_vcpus(vm);
+	sandbox_shutdown(vm);
+	stop_devices(vm);
+	if (vm->control)
+		control_server_destroy(vm->control);
+	vm->control = NULL;
+	term_restore(&rc.term);
+	destroy_vcpus(vm);
+	if (rc.sig_ev)
+		event_free(rc.sig_ev);
+	close_fd(&rc.sig_fd);
+	vm_destroy(vm);
+out_free:
+	free(vm);
+	return ret;
+}

@@ -1,0 +1,205 @@
+#include "core/vm.h"
+#include "core/layout.h"
+#include "core/pci.h"
+#include "vcpu/vcpu.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+
+static void request_exit_cb(void *ctx, enum vm_exit_reason reason)
+{
+	vm_request_exit(ctx, reason);
+}
+
+void vm_request_exit(struct vm *vm, enum vm_exit_reason reason)
+{
+	int expected = VM_EXIT_NONE;
+
+	if (reason == VM_EXIT_NONE)
+		return;
+	if (atomic_compare_exchange_strong(&vm->exit_reason, &expected, (int)reason))
+		eventfd_signal(vm->exit_efd);
+}
+
+static int register_memory(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->mem.nr; i++) {
+		const struct guest_region *r = &vm->mem.regions[i];
+		int ret = kvm_set_user_memory(&vm->kvm, i, r->gpa, r->size, r->hva);
+
+		if (ret < 0) {
+			log_err(vm->log, "cannot register guest memory [0x%llx, 0x%llx) with KVM: %s",
+				(unsigned long long)r->gpa, (unsigned long long)(r->gpa + r->size),
+				strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct logger *log)
+{
+	const char *kvm_path = cfg->kvm_device ? cfg->kvm_device : "/dev/kvm";
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->log = log;
+	vm->kvm.dev_fd = vm->kvm.vm_fd = -1;
+	vm->mem.fd = -1;
+	vm->exit_efd = -1;
+	vm->events = (struct vm_events){ .request_exit = request_exit_cb, .ctx = vm };
+	clock_gettime(CLOCK_MONOTONIC, &vm->start_time);
+	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
+	pthread_cond_init(&vm->park_cond, NULL);
+
+	ret = kvm_open(&vm->kvm, kvm_path);
+	if (ret < 0) {
+		log_err(log, "cannot open %s: %s%s", kvm_path, strerror(-ret),
+			ret == -ENOENT ? " (is KVM available on this host?)" : "");
+		goto err;
+	}
+	ret = guest_mem_create(&vm->mem, cfg->mem_mib << 20);
+	if (ret < 0) {
+		log_err(log, "cannot allocate %llu MiB of guest memory: %s",
+			(unsigned long long)cfg->mem_mib, strerror(-ret));
+		goto err;
+	}
+	ret = register_memory(vm);
+	if (ret < 0)
+		goto err;
+	ret = kvm_setup_platform(&vm->kvm, LAYOUT_TSS, LAYOUT_IDENTITY_MAP);
+	if (ret < 0) {
+		log_err(log, "cannot create the in-kernel irqchip and PIT: %s", strerror(-ret));
+		goto err;
+	}
+	ret = irq_router_init(&vm->irq, &vm->kvm);
+	if (ret < 0)
+		goto err;
+	ret = bus_init(&vm->pio, "io");
+	if (ret < 0)
+		goto err;
+	ret = bus_init(&vm->mmio, "mmio");
+	if (ret < 0)
+		goto err;
+	vm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->exit_efd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	evthread_use_pthreads();
+	vm->eb = event_base_new();
+	if (!vm->eb) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	return 0;
+err:
+	vm_destroy(vm);
+	return ret;
+}
+
+int vm_pause(struct vm *vm)
+{
+	struct timespec deadline;
+	unsigned running = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->run_lock);
+	if (vm->state == VM_RUNNING)
+		vm->state = VM_PAUSED;
+	pthread_mutex_unlock(&vm->run_lock);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i]->started)
+			running++;
+		vcpu_kick(vm->vcpus[i]);
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	pthread_mutex_lock(&vm->run_lock);
+	while (vm->state == VM_PAUSED && vm->nr_parked < running && ret == 0)
+		ret = -pthread_cond_timedwait(&vm->park_cond, &vm->run_lock, &deadline);
+	pthread_mutex_unlock(&vm->run_lock);
+	return ret;
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	if (vm->state == VM_PAUSED) {
+		vm->state = VM_RUNNING;
+		pthread_cond_broadcast(&vm->run_cond);
+	}
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+int vm_add_device(struct vm *vm, struct device *dev)
+{
+	if (vm->nr_devs >= VM_MAX_DEVICES)
+		return -ENOSPC;
+	vm->devs[vm->nr_devs++] = dev;
+	return 0;
+}
+
+static int region_handler(void *ctx, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	struct dev_region *r = ctx;
+
+	return device_io(r->dev, r->region, off, data, len, is_write);
+}
+
+int vm_register_region(struct vm *vm, struct bus *bus, struct device *dev, unsigned region,
+		       uint64_t base, uint64_t len)
+{
+	struct dev_region *r = calloc(1, sizeof(*r));
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	*r = (struct dev_region){ .dev = dev, .region = region };
+	ret = bus_register(bus, base, len, region_handler, r, dev->name);
+	if (ret < 0) {
+		log_err(vm->log, "%s: cannot claim %s range [0x%llx, 0x%llx): %s", dev->name,
+			bus->name, (unsigned long long)base, (unsigned long long)(base + len),
+			strerror(-ret));
+		free(r);
+		return ret;
+	}
+	r->next = vm->regions;
+	vm->regions = r;
+	return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = vm->nr_devs; i-- > 0;) {
+		struct device *d = vm->devs[i];
+
+		if (d && d->ops->destroy)
+			d->ops->destroy(d->priv);
+	}
+	vm->nr_devs = 0;
+	pci_root_destroy(vm->pci);
+	vm->pci = NULL;
+	while (vm->regions) {
+		struct dev_region *r = vm->regions;
+
+		vm->regions = r->next;
+		free(r);
+	}
+	if (vm->exit_ev)
+		event_free(vm->exit_ev);
+	vm->exit_ev = NULL;
+	if (vm->eb)
+		event_base_free(vm->eb);
+	vm->eb = NULL;
+	close_fd(&vm->exit_efd);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	guest_mem_destroy(&vm->mem);
+	kvm_close(&vm->kvm);
+}
