@@ -1,0 +1,164 @@
+/*
+ * libFuzzer target for virtio-blk's request handler: the input is the device's options, a
+ * sequence of request chains (their shape: how many readable and writable buffers of which
+ * lengths) and the bytes the guest put in the readable buffers, served against a small
+ * memfd image. Or, with flag bit 4, a control command text.
+ *
+ *   [0]      flags: bit 0 read-only, bit 1 sparse, bit 2 has an id, bit 3 odd image size,
+ *            bit 4 the rest is a control command
+ *   then per request (at most MAX_REQS):
+ *   [0]      readable buffers (low nibble, mod MAX_BUFS + 1), writable (high nibble, same)
+ *   [1..]    2 bytes of length per buffer (little-endian, mod MAX_BUF_LEN + 1)
+ *   [...]    the readable bytes (as many as the readable buffers hold, or what is left)
+ *
+ * What the device promises, checked for every request: the used length never exceeds the
+ * writable bytes, a request with a writable byte gets a status (0, 1 or 2) in its last
+ * byte and at least that byte counted; the image never grows; a command is answered once.
+ */
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "virtio/blk.h"
+#include "virtio/queue.h"
+#include "virtio/virtio.h"
+
+#define IMAGE_SIZE  (64u << 10)
+#define MAX_REQS    16u
+#define MAX_BUFS    8u
+#define MAX_BUF_LEN 8192u
+#define ARENA_SIZE  (2 * MAX_BUFS * (MAX_BUF_LEN + 1))
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct fuzz {
+	const struct virtio_dev_ops *ops;
+	void *dev;
+	int memfd;
+	struct iovec iov[2 * MAX_BUFS];
+	uint8_t arena[ARENA_SIZE];
+};
+
+static void replied(void *ctx, const char *reply)
+{
+	int *calls = ctx;
+
+	if (!reply || reply[0] != '{')
+		__builtin_trap();
+	++*calls;
+}
+
+static void command(struct fuzz *f, const uint8_t *p, size_t len)
+{
+	char *req = malloc(len + 1);
+	int calls = 0;
+
+	if (!req)
+		return;
+	memcpy(req, p, len);
+	req[len] = 0;
+	if (f->ops->command(f->dev, req, replied, &calls) == 0 && calls != 1)
+		__builtin_trap();
+	free(req);
+}
+
+/* Parses one request at *p; returns false when the input is used up. */
+static bool one_request(struct fuzz *f, const uint8_t **p, const uint8_t *end)
+{
+	struct virtq_chain c = {.iov = f->iov, .iov_cap = ARRAY_SIZE(f->iov)};
+	unsigned nr_out, nr_in;
+	uint8_t *next = f->arena;
+	uint32_t written;
+	size_t fill;
+
+	if (*p >= end)
+		return false;
+	nr_out = (**p & 0xf) % (MAX_BUFS + 1);
+	nr_in = (**p >> 4) % (MAX_BUFS + 1);
+	(*p)++;
+	if ((size_t)(end - *p) < 2 * (size_t)(nr_out + nr_in))
+		return false;
+	for (unsigned i = 0; i < nr_out + nr_in; i++, *p += 2) {
+		size_t len = ((size_t)(*p)[0] | (size_t)(*p)[1] << 8) % (MAX_BUF_LEN + 1);
+
+		/* Empty buffers never reach a device: the queue drops them. */
+		if (!len)
+			len = 1;
+		f->iov[i] = (struct iovec){.iov_base = next, .iov_len = len};
+		next += len;
+		if (i < nr_out)
+			c.out_bytes += (uint32_t)len;
+		else
+			c.in_bytes += (uint32_t)len;
+	}
+	c.nr_out = nr_out;
+	c.nr_in = nr_in;
+	/* The guest's request bytes, then whatever garbage the guest left in its buffers. */
+	fill = MIN((size_t)(end - *p), (size_t)c.out_bytes);
+	memcpy(f->arena, *p, fill);
+	*p += fill;
+	memset(f->arena + c.out_bytes, 0xa5, c.in_bytes);
+
+	if (virtio_blk_handle_chain(f->dev, &c, &written))
+		__builtin_trap();
+	if (written > c.in_bytes || (c.in_bytes && !written) || (!c.in_bytes && written))
+		__builtin_trap();
+	if (c.in_bytes && f->arena[c.out_bytes + c.in_bytes - 1] > 2)
+		__builtin_trap();
+	return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct logger lg;
+	struct disk_config cfg = {.lock = true, .block_size = 512};
+	const uint8_t *p = data + 1, *end = data + size;
+	struct fuzz *f;
+	char path[64];
+	struct stat st;
+	uint64_t img;
+
+	if (size < 1)
+		return 0;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return 0;
+	log_init(&lg);
+	lg.level = LOG_LVL_OFF;
+	f->memfd = memfd_create("fuzz-blk", MFD_CLOEXEC);
+	img = IMAGE_SIZE + (data[0] & 8 ? 100 : 0);
+	if (f->memfd < 0 || ftruncate(f->memfd, (off_t)img))
+		goto out;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", f->memfd);
+	cfg.path = path;
+	cfg.ro = data[0] & 1;
+	/* A command may grow the image: sparse, so a huge size costs no memory. */
+	cfg.sparse = (data[0] & 2) || (data[0] & 16);
+	cfg.has_id = data[0] & 4;
+	snprintf(cfg.id, sizeof(cfg.id), "fuzz-disk");
+	if (virtio_blk_create(&cfg, &lg, &f->ops, &f->dev))
+		goto out;
+	if (data[0] & 16) {
+		command(f, p, (size_t)(end - p));
+	} else {
+		for (unsigned i = 0; i < MAX_REQS && one_request(f, &p, end); i++)
+			;
+		/* Requests never change the image's size; only a resize does. */
+		if (fstat(f->memfd, &st) || (uint64_t)st.st_size != img)
+			__builtin_trap();
+	}
+	f->ops->destroy(f->dev);
+out:
+	if (f->memfd >= 0)
+		close(f->memfd);
+	free(f);
+	return 0;
+}

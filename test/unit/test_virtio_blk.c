@@ -1,0 +1,1180 @@
+/*
+ * virtio-blk behind the virtio-pci transport, driven as a guest would: every request type,
+ * data spread over descriptors, requests the spec says must fail (beyond the capacity,
+ * odd lengths, read-only disks, malformed chains), FLUSH ordering, discard holes, resize
+ * through the control command, advisory locks and O_DIRECT. The worker completes requests
+ * on its own thread, so the tests wait for the used ring (bounded, a hang guard only).
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_pci.h>
+#include <linux/virtio_ring.h>
+
+#include "core/config.h"
+#include "core/device.h"
+#include "core/guest_mem.h"
+#include "core/log.h"
+#include "core/pci.h"
+#include "test/unit/testutil.h"
+#include "test/unit/virtq_driver.h"
+#include "virtio/blk.h"
+#include "virtio/pci.h"
+#include "virtio/virtio.h"
+
+#define RAM_SIZE   0x400000ULL
+#define RING_GPA   0x10000ULL
+#define HDR_GPA	   0x20000ULL
+#define STATUS_GPA 0x20100ULL
+#define SEG_GPA	   0x21000ULL
+#define DATA_GPA   0x100000ULL
+#define DATA_LEN   0x200000ULL
+#define QSIZE	   64
+#define SECTOR	   512u
+#define BIT(n)	   (1ULL << (n))
+#define S_LIVE                                                                                     \
+	(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |      \
+	 VIRTIO_CONFIG_S_DRIVER_OK)
+#define CFG_VECTOR   0
+#define Q_VECTOR     1
+#define FEATURES     (BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX))
+#define NO_STATUS    0xee
+#define WAIT_US	     200
+#define WAIT_ROUNDS  50000 /* 10 s: only a guard against a hung worker */
+#define DEFAULT_SIZE (64 * SECTOR)
+
+/*
+ * fdatasync is interposed (the executable's definition wins over libc's) so the FLUSH test
+ * can see what the guest could observe at the moment the data reached the disk.
+ */
+struct flush_probe {
+	struct virtq_driver *drv;
+	int calls;
+	int used_at_call;
+};
+static struct flush_probe probe;
+
+int fdatasync(int fd)
+{
+	if (__atomic_load_n(&probe.drv, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&probe.used_at_call, virtq_driver_used_idx(probe.drv),
+				 __ATOMIC_RELAXED);
+	__atomic_add_fetch(&probe.calls, 1, __ATOMIC_RELEASE);
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+struct opts {
+	uint64_t size;
+	bool ro;
+	bool not_sparse;
+	bool direct;
+	bool no_lock;
+	const char *id;
+	uint32_t block_size;
+};
+
+struct env {
+	struct logger lg;
+	struct guest_mem mem;
+	struct event_base *eb;
+	struct pci_irq_fds irq;
+	struct device *dev;
+	struct pci_dev_desc desc;
+	const struct virtio_dev_ops *ops;
+	struct virtq_driver drv;
+	bool drv_live;
+	char path[PATH_MAX];
+	struct disk_config cfg;
+};
+
+static uint8_t pat(uint64_t off, uint8_t seed)
+{
+	return (uint8_t)(off * 31 + (off >> 9) * 17 + seed) | 1; /* never 0 */
+}
+
+static void make_image(char *path, size_t path_len, uint64_t size, uint8_t seed)
+{
+	uint8_t *buf = malloc(size ? size : 1);
+	int fd;
+
+	ck_assert_ptr_nonnull(buf);
+	snprintf(path, path_len, "%s/virtio-blk-XXXXXX", TEST_BUILD_DIR);
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	for (uint64_t i = 0; i < size; i++)
+		buf[i] = pat(i, seed);
+	ck_assert_int_eq(pwrite_full(fd, buf, size, 0), 0);
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	free(buf);
+}
+
+static int new_eventfd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+static struct disk_config config_of(const char *path, const struct opts *o)
+{
+	struct disk_config c = {
+		.path = (char *)path,
+		.ro = o->ro,
+		.sparse = !o->not_sparse,
+		.direct = o->direct,
+		.lock = !o->no_lock,
+		.block_size = o->block_size ? o->block_size : SECTOR,
+	};
+
+	if (o->id) {
+		snprintf(c.id, sizeof(c.id), "%s", o->id);
+		c.has_id = true;
+	}
+	return c;
+}
+
+/* Returns the device's creation status; on success the env is live. */
+static int env_try(struct env *e, const struct opts *o)
+{
+	const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
+	void *dev;
+	int ret;
+
+	memset(e, 0, sizeof(*e));
+	log_init(&e->lg);
+	e->lg.level = LOG_LVL_OFF;
+	make_image(e->path, sizeof(e->path), o->size, 1);
+	e->cfg = config_of(e->path, o);
+	ret = virtio_blk_create(&e->cfg, &e->lg, &e->ops, &dev);
+	if (ret) {
+		unlink(e->path);
+		return ret;
+	}
+	ck_assert_int_eq(guest_mem_create_regions(&e->mem, ram, 1), 0);
+	e->eb = event_base_new();
+	ck_assert_ptr_nonnull(e->eb);
+	e->irq.nr_vectors = 2;
+	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
+		e->irq.vector_fds[i] = new_eventfd();
+	e->irq.intx_fd = new_eventfd();
+	e->irq.intx_resample_fd = new_eventfd();
+	ck_assert_int_eq(
+		virtio_pci_transport_create(&(struct virtio_pci_params){.ops = e->ops,
+									.dev = dev,
+									.label = "virtio-blk0",
+									.mem = &e->mem,
+									.irq = &e->irq,
+									.log = &e->lg},
+					    &e->dev, &e->desc),
+		0);
+	ck_assert_int_eq(e->dev->ops->start(e->dev->priv, e->eb), 0);
+	device_msix_state(e->dev, true);
+	return 0;
+}
+
+static void env_create(struct env *e, const struct opts *o)
+{
+	struct opts d = *o;
+
+	if (!d.size)
+		d.size = DEFAULT_SIZE;
+	ck_assert_int_eq(env_try(e, &d), 0);
+}
+
+static void env_destroy(struct env *e)
+{
+	__atomic_store_n(&probe.drv, NULL, __ATOMIC_RELEASE);
+	e->dev->ops->destroy(e->dev->priv);
+	if (e->drv_live)
+		virtq_driver_destroy(&e->drv);
+	event_base_free(e->eb);
+	guest_mem_destroy(&e->mem);
+	unlink(e->path);
+}
+
+static uint64_t rd(struct env *e, uint64_t off, uint32_t len)
+{
+	uint64_t v = 0;
+
+	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, false), 0);
+	return v;
+}
+
+static void wr(struct env *e, uint64_t off, uint32_t len, uint64_t v)
+{
+	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, true), 0);
+}
+
+static uint64_t count(int fd)
+{
+	uint64_t n;
+
+	ck_assert_int_eq(eventfd_drain(fd, &n), 0);
+	return n;
+}
+
+static void run_loop(struct env *e)
+{
+	ck_assert_int_ge(event_base_loop(e->eb, EVLOOP_NONBLOCK), 0);
+}
+
+static uint8_t status(struct env *e)
+{
+	return (uint8_t)rd(e, VIRTIO_PCI_COMMON_STATUS, 1);
+}
+
+static uint64_t device_features(struct env *e)
+{
+	wr(e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+	return rd(e, VIRTIO_PCI_COMMON_DF, 4);
+}
+
+/* Linux's order: reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK, queue, DRIVER_OK. */
+static void init(struct env *e, uint64_t features)
+{
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
+	wr(e, VIRTIO_PCI_COMMON_GF, 4, (uint32_t)features);
+	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	wr(e, VIRTIO_PCI_COMMON_GF, 4, features >> 32);
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | VIRTIO_CONFIG_S_FEATURES_OK);
+	ck_assert(status(e) & VIRTIO_CONFIG_S_FEATURES_OK);
+	wr(e, VIRTIO_PCI_COMMON_MSIX, 2, CFG_VECTOR);
+
+	__atomic_store_n(&probe.drv, NULL, __ATOMIC_RELEASE);
+	if (e->drv_live)
+		virtq_driver_destroy(&e->drv);
+	ck_assert_int_eq(virtq_driver_init(&e->drv, &e->mem, QSIZE, RING_GPA, DATA_GPA, DATA_LEN,
+					   features & BIT(VIRTIO_RING_F_EVENT_IDX)),
+			 0);
+	e->drv_live = true;
+	e->drv.kick_fd = e->desc.ioevents[0].fd;
+	wr(e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	wr(e, VIRTIO_PCI_COMMON_Q_SIZE, 2, QSIZE);
+	wr(e, VIRTIO_PCI_COMMON_Q_MSIX, 2, Q_VECTOR);
+	wr(e, VIRTIO_PCI_COMMON_Q_DESCLO, 8, e->drv.desc);
+	wr(e, VIRTIO_PCI_COMMON_Q_AVAILLO, 8, e->drv.avail);
+	wr(e, VIRTIO_PCI_COMMON_Q_USEDLO, 8, e->drv.used);
+	wr(e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | VIRTIO_CONFIG_S_DRIVER_OK);
+	ck_assert_uint_eq(status(e), S_LIVE);
+	run_loop(e);
+}
+
+static void env_init(struct env *e, const struct opts *o)
+{
+	env_create(e, o);
+	init(e, FEATURES);
+}
+
+static uint8_t *ptr(struct env *e, uint64_t gpa, uint64_t len)
+{
+	void *p;
+
+	ck_assert_int_eq(guest_mem_ptr(&e->mem, gpa, len, &p), 0);
+	return p;
+}
+
+static uint16_t add(struct env *e, const struct virtq_buf *b, unsigned nr)
+{
+	uint16_t head;
+
+	ck_assert_int_eq(virtq_driver_add(&e->drv, b, nr, &head), 0);
+	return head;
+}
+
+static void kick(struct env *e)
+{
+	virtq_driver_kick(&e->drv);
+	run_loop(e);
+}
+
+/* Waits for the next used entry, which must be head; returns its length. */
+static uint32_t wait_used(struct env *e, uint16_t head)
+{
+	uint16_t id = 0;
+	uint32_t len = 0;
+
+	for (unsigned i = 0; i < WAIT_ROUNDS; i++) {
+		run_loop(e);
+		if (virtq_driver_get_used(&e->drv, &id, &len) == 0) {
+			ck_assert_uint_eq(id, head);
+			virtq_driver_set_used_event(&e->drv, e->drv.last_used);
+			return len;
+		}
+		usleep(WAIT_US);
+	}
+	ck_abort_msg("request %u never completed", head);
+	return 0;
+}
+
+/* Submits a chain and waits for it; returns the used length, *st the status byte. */
+static uint32_t submit(struct env *e, const struct virtq_buf *b, unsigned nr, uint8_t *st)
+{
+	uint16_t head;
+	uint32_t len;
+
+	*ptr(e, STATUS_GPA, 1) = NO_STATUS;
+	head = add(e, b, nr);
+	kick(e);
+	len = wait_used(e, head);
+	*st = *ptr(e, STATUS_GPA, 1);
+	return len;
+}
+
+static uint64_t wait_irq(struct env *e, unsigned vector)
+{
+	struct pollfd p = {.fd = e->irq.vector_fds[vector], .events = POLLIN};
+
+	ck_assert_int_eq(poll(&p, 1, WAIT_ROUNDS * WAIT_US / 1000), 1);
+	return count(e->irq.vector_fds[vector]);
+}
+
+static void put_hdr(struct env *e, uint32_t type, uint64_t sector)
+{
+	struct virtio_blk_outhdr h = {.type = htole32(type), .sector = htole64(sector)};
+
+	ck_assert_int_eq(guest_mem_write(&e->mem, HDR_GPA, &h, sizeof(h)), 0);
+}
+
+/* header, one data buffer (none when len is 0), status. */
+static uint32_t request(struct env *e, uint32_t type, uint64_t sector, uint64_t gpa, uint32_t len,
+			bool dev_writes, uint8_t *st)
+{
+	struct virtq_buf b[3];
+	unsigned n = 0;
+
+	put_hdr(e, type, sector);
+	b[n++] = (struct virtq_buf){.gpa = HDR_GPA, .len = 16};
+	if (len)
+		b[n++] = (struct virtq_buf){.gpa = gpa, .len = len, .writable = dev_writes};
+	b[n++] = (struct virtq_buf){.gpa = STATUS_GPA, .len = 1, .writable = true};
+	return submit(e, b, n, st);
+}
+
+static uint32_t rq_read(struct env *e, uint64_t sector, uint64_t gpa, uint32_t len, uint8_t *st)
+{
+	return request(e, VIRTIO_BLK_T_IN, sector, gpa, len, true, st);
+}
+
+static uint32_t rq_write(struct env *e, uint64_t sector, uint64_t gpa, uint32_t len, uint8_t *st)
+{
+	return request(e, VIRTIO_BLK_T_OUT, sector, gpa, len, false, st);
+}
+
+static struct virtio_blk_discard_write_zeroes seg(uint64_t sector, uint32_t n, uint32_t flags)
+{
+	return (struct virtio_blk_discard_write_zeroes){
+		.sector = htole64(sector), .num_sectors = htole32(n), .flags = htole32(flags)};
+}
+
+static uint32_t rq_segments(struct env *e, uint32_t type,
+			    const struct virtio_blk_discard_write_zeroes *s, unsigned n,
+			    uint8_t *st)
+{
+	ck_assert_int_eq(guest_mem_write(&e->mem, SEG_GPA, s, n * sizeof(*s)), 0);
+	return request(e, type, 0, SEG_GPA, n * sizeof(*s), false, st);
+}
+
+static void file_read(struct env *e, void *buf, size_t len, off_t off)
+{
+	int fd = open(e->path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread_full(fd, buf, len, off), 0);
+	close(fd);
+}
+
+static struct stat file_stat(struct env *e)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(e->path, &st), 0);
+	return st;
+}
+
+/* The image still holds pattern `seed` from byte from to byte to. */
+static bool file_is_pattern(struct env *e, uint64_t from, uint64_t to, uint8_t seed)
+{
+	uint8_t *buf = malloc(to - from);
+	bool ok = true;
+
+	ck_assert_ptr_nonnull(buf);
+	file_read(e, buf, to - from, (off_t)from);
+	for (uint64_t i = 0; i < to - from && ok; i++)
+		ok = buf[i] == pat(from + i, seed);
+	free(buf);
+	return ok;
+}
+
+static bool is_hole(struct env *e, off_t off)
+{
+	int fd = open(e->path, O_RDONLY);
+	off_t h;
+
+	ck_assert_int_ge(fd, 0);
+	h = lseek(fd, off, SEEK_HOLE);
+	close(fd);
+	return h == off;
+}
+
+static bool all_byte(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+static uint64_t cfg_rd(struct env *e, uint32_t off, uint32_t len)
+{
+	return rd(e, VIRTIO_PCI_DEVICE_OFF + off, len);
+}
+
+struct reply {
+	int calls;
+	char text[256];
+};
+
+static void on_reply(void *ctx, const char *text)
+{
+	struct reply *r = ctx;
+
+	r->calls++;
+	snprintf(r->text, sizeof(r->text), "%s", text);
+}
+
+static const char *command(struct env *e, const char *req, struct reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	ck_assert_int_eq(device_command(e->dev, req, on_reply, r), 0);
+	ck_assert_int_eq(r->calls, 1);
+	return r->text;
+}
+
+START_TEST(test_identity_and_config)
+{
+	uint64_t f;
+	struct env e;
+
+	env_create(&e, &(struct opts){.block_size = 4096});
+	ck_assert_str_eq(e.ops->name, "virtio-blk");
+	ck_assert_uint_eq(e.ops->device_type, VIRTIO_ID_BLOCK);
+	ck_assert_uint_eq(e.ops->nr_queues, 1);
+	ck_assert_uint_eq(e.ops->config_size, 60);
+	f = device_features(&e);
+	ck_assert(f & BIT(VIRTIO_BLK_F_SEG_MAX));
+	ck_assert(f & BIT(VIRTIO_BLK_F_SIZE_MAX));
+	ck_assert(f & BIT(VIRTIO_BLK_F_BLK_SIZE));
+	ck_assert(f & BIT(VIRTIO_BLK_F_FLUSH));
+	ck_assert(f & BIT(VIRTIO_BLK_F_DISCARD));
+	ck_assert(f & BIT(VIRTIO_BLK_F_WRITE_ZEROES));
+	ck_assert(!(f & (BIT(VIRTIO_BLK_F_RO) | BIT(VIRTIO_BLK_F_GEOMETRY) |
+			 BIT(VIRTIO_BLK_F_TOPOLOGY) | BIT(VIRTIO_BLK_F_CONFIG_WCE) |
+			 BIT(VIRTIO_BLK_F_MQ))));
+
+	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 64);
+	ck_assert_uint_eq(cfg_rd(&e, 8, 4), VIRTIO_BLK_SIZE_MAX);
+	ck_assert_uint_eq(cfg_rd(&e, 12, 4), VIRTIO_BLK_QUEUE_SIZE - 2);
+	ck_assert_uint_eq(cfg_rd(&e, 16, 4), 0); /* geometry */
+	ck_assert_uint_eq(cfg_rd(&e, 20, 4), 4096);
+	ck_assert_uint_eq(cfg_rd(&e, 24, 8), 0); /* topology */
+	ck_assert_uint_eq(cfg_rd(&e, 32, 1), 0); /* writeback */
+	ck_assert_uint_eq(cfg_rd(&e, 36, 4), UINT32_MAX);
+	ck_assert_uint_eq(cfg_rd(&e, 40, 4), 32);
+	ck_assert_uint_eq(cfg_rd(&e, 44, 4), 128);
+	ck_assert_uint_eq(cfg_rd(&e, 48, 4), UINT32_MAX);
+	ck_assert_uint_eq(cfg_rd(&e, 52, 4), 32);
+	ck_assert_uint_eq(cfg_rd(&e, 56, 1), 1);
+	/* Byte-wise reads see the same little-endian value. */
+	ck_assert_uint_eq(cfg_rd(&e, 0, 1), 64);
+	ck_assert_uint_eq(cfg_rd(&e, 13, 1), 0);
+	/* The guest cannot change the configuration. */
+	wr(&e, VIRTIO_PCI_DEVICE_OFF, 8, 12345);
+	wr(&e, VIRTIO_PCI_DEVICE_OFF + 20, 4, 512);
+	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 64);
+	ck_assert_uint_eq(cfg_rd(&e, 20, 4), 4096);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_feature_variants)
+{
+	uint64_t f;
+	struct env e;
+
+	env_create(&e, &(struct opts){.ro = true});
+	f = device_features(&e);
+	ck_assert(f & BIT(VIRTIO_BLK_F_RO));
+	ck_assert(f & BIT(VIRTIO_BLK_F_FLUSH));
+	ck_assert(!(f & (BIT(VIRTIO_BLK_F_DISCARD) | BIT(VIRTIO_BLK_F_WRITE_ZEROES))));
+	ck_assert_uint_eq(cfg_rd(&e, 36, 8), 0);
+	ck_assert_uint_eq(cfg_rd(&e, 48, 8), 0);
+	env_destroy(&e);
+
+	env_create(&e, &(struct opts){.not_sparse = true});
+	f = device_features(&e);
+	ck_assert(!(f & BIT(VIRTIO_BLK_F_RO)));
+	ck_assert(!(f & BIT(VIRTIO_BLK_F_DISCARD)));
+	ck_assert(f & BIT(VIRTIO_BLK_F_WRITE_ZEROES));
+	ck_assert_uint_eq(cfg_rd(&e, 40, 4), 0);
+	ck_assert_uint_eq(cfg_rd(&e, 52, 4), 32);
+	ck_assert_uint_eq(cfg_rd(&e, 56, 1), 0); /* never unmaps */
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_read_write_every_sector)
+{
+	const struct virtq_buf split_read[] = {
+		{.gpa = HDR_GPA, .len = 16},
+		{.gpa = DATA_GPA, .len = 100, .writable = true},
+		{.gpa = DATA_GPA + 0x1000, .len = 1000, .writable = true},
+		{.gpa = DATA_GPA + 0x2000, .len = 948, .writable = true},
+		{.gpa = STATUS_GPA, .len = 1, .writable = true},
+	};
+	const struct virtq_buf split_write[] = {
+		{.gpa = HDR_GPA, .len = 8},
+		{.gpa = HDR_GPA + 8, .len = 8},
+		{.gpa = DATA_GPA, .len = 1},
+		{.gpa = DATA_GPA + 0x1000, .len = 1023},
+		{.gpa = STATUS_GPA, .len = 1, .writable = true},
+	};
+	uint8_t st, buf[2048];
+	struct env e;
+
+	env_init(&e, &(struct opts){0});
+	for (unsigned s = 0; s < 64; s++) {
+		uint8_t *p = ptr(&e, DATA_GPA, SECTOR);
+
+		memset(p, 0, SECTOR);
+		ck_assert_uint_eq(rq_read(&e, s, DATA_GPA, SECTOR, &st), SECTOR + 1);
+		ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+		for (unsigned i = 0; i < SECTOR; i++)
+			ck_assert_uint_eq(p[i], pat(s * SECTOR + i, 1));
+	}
+	ck_assert_uint_ge(wait_irq(&e, Q_VECTOR), 1);
+	for (unsigned s = 0; s < 64; s++) {
+		uint8_t *p = ptr(&e, DATA_GPA, SECTOR);
+
+		for (unsigned i = 0; i < SECTOR; i++)
+			p[i] = pat(s * SECTOR + i, 9);
+		ck_assert_uint_eq(rq_write(&e, s, DATA_GPA, SECTOR, &st), 1);
+		ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	}
+	ck_assert(file_is_pattern(&e, 0, 64 * SECTOR, 9));
+
+	/* Data spread over descriptors of any size. */
+	put_hdr(&e, VIRTIO_BLK_T_IN, 10);
+	ck_assert_uint_eq(submit(&e, split_read, ARRAY_SIZE(split_read), &st), 2049);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	file_read(&e, buf, sizeof(buf), 10 * SECTOR);
+	ck_assert_mem_eq(ptr(&e, DATA_GPA, 100), buf, 100);
+	ck_assert_mem_eq(ptr(&e, DATA_GPA + 0x1000, 1000), buf + 100, 1000);
+	ck_assert_mem_eq(ptr(&e, DATA_GPA + 0x2000, 948), buf + 1100, 948);
+
+	put_hdr(&e, VIRTIO_BLK_T_OUT, 20);
+	memset(ptr(&e, DATA_GPA, 1), 0x77, 1);
+	memset(ptr(&e, DATA_GPA + 0x1000, 1023), 0x78, 1023);
+	ck_assert_uint_eq(submit(&e, split_write, ARRAY_SIZE(split_write), &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	file_read(&e, buf, 1024, 20 * SECTOR);
+	ck_assert_uint_eq(buf[0], 0x77);
+	ck_assert(all_byte(buf + 1, 1023, 0x78));
+	ck_assert(file_is_pattern(&e, 22 * SECTOR, 64 * SECTOR, 9));
+	ck_assert_uint_eq(status(&e), S_LIVE);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_flush_completes_after_fdatasync)
+{
+	uint8_t st;
+	struct env e;
+
+	env_init(&e, &(struct opts){0});
+	memset(ptr(&e, DATA_GPA, SECTOR), 0x42, SECTOR);
+	ck_assert_uint_eq(rq_write(&e, 3, DATA_GPA, SECTOR, &st), 1);
+	ck_assert_uint_eq(virtq_driver_used_idx(&e.drv), 1);
+
+	__atomic_store_n(&probe.calls, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&probe.used_at_call, -1, __ATOMIC_RELAXED);
+	__atomic_store_n(&probe.drv, &e.drv, __ATOMIC_RELEASE);
+	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	ck_assert_int_eq(__atomic_load_n(&probe.calls, __ATOMIC_ACQUIRE), 1);
+	/* When the data reached the disk, the guest could not yet see the flush done. */
+	ck_assert_int_eq(__atomic_load_n(&probe.used_at_call, __ATOMIC_RELAXED), 1);
+	ck_assert_uint_eq(virtq_driver_used_idx(&e.drv), 2);
+	/* Reads and writes sync nothing. */
+	ck_assert_uint_eq(rq_read(&e, 3, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	ck_assert_int_eq(__atomic_load_n(&probe.calls, __ATOMIC_ACQUIRE), 1);
+	env_destroy(&e);
+}
+END_TEST
+
+/* The fd the device keeps open on the image. */
+static int image_fd(struct env *e)
+{
+	struct fd_list l = {0};
+	struct stat img = file_stat(e), st;
+
+	ck_assert_int_eq(e->dev->ops->fds(e->dev->priv, &l), 0);
+	for (unsigned i = 0; i < l.nr; i++)
+		if (fstat(l.fds[i], &st) == 0 && st.st_ino == img.st_ino && st.st_dev == img.st_dev)
+			return l.fds[i];
+	ck_abort_msg("the image fd is not among the device's fds");
+	return -1;
+}
+
+START_TEST(test_read_only_refuses_writes)
+{
+	struct virtio_blk_discard_write_zeroes s = seg(0, 8, 0);
+	uint8_t st;
+	struct env e;
+
+	env_init(&e, &(struct opts){.ro = true});
+	ck_assert_int_eq(fcntl(image_fd(&e), F_GETFL) & O_ACCMODE, O_RDONLY);
+	memset(ptr(&e, DATA_GPA, SECTOR), 0, SECTOR);
+	ck_assert_uint_eq(rq_write(&e, 0, DATA_GPA, SECTOR, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_DISCARD, &s, 1, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_WRITE_ZEROES, &s, 1, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert(file_is_pattern(&e, 0, DEFAULT_SIZE, 1));
+	/* Reading and flushing still work. */
+	ck_assert_uint_eq(rq_read(&e, 1, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(*ptr(&e, DATA_GPA, 1), pat(SECTOR, 1));
+	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_get_id)
+{
+	const char full[] = "abcdefghijklmnopqrst";
+	uint8_t st, want[20] = "serial-123";
+	struct env e;
+
+	env_init(&e, &(struct opts){.id = "serial-123"});
+	memset(ptr(&e, DATA_GPA, 20), 0xff, 20);
+	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_GET_ID, 0, DATA_GPA, 20, true, &st), 21);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	ck_assert_mem_eq(ptr(&e, DATA_GPA, 20), want, 20);
+	/* Too small a buffer for the 20 bytes. */
+	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_GET_ID, 0, DATA_GPA, 10, true, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	env_destroy(&e);
+
+	env_init(&e, &(struct opts){.id = full});
+	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_GET_ID, 0, DATA_GPA, 20, true, &st), 21);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	ck_assert_mem_eq(ptr(&e, DATA_GPA, 20), full, 20);
+	env_destroy(&e);
+
+	env_init(&e, &(struct opts){0});
+	memset(ptr(&e, DATA_GPA, 20), 0xff, 20);
+	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_GET_ID, 0, DATA_GPA, 20, true, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_UNSUPP);
+	ck_assert(all_byte(ptr(&e, DATA_GPA, 20), 20, 0xff));
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_discard_makes_holes)
+{
+	const uint64_t size = 1 << 20;
+	struct virtio_blk_discard_write_zeroes s[33];
+	blkcnt_t before;
+	uint8_t st;
+	struct env e;
+
+	env_init(&e, &(struct opts){.size = size});
+	before = file_stat(&e).st_blocks;
+	s[0] = seg(128, 128, 0); /* 64 KiB at 64 KiB */
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_DISCARD, s, 1, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	ck_assert(is_hole(&e, 64 << 10));
+	ck_assert_int_lt(file_stat(&e).st_blocks, before);
+	ck_assert_int_eq(file_stat(&e).st_size, size);
+	memset(ptr(&e, DATA_GPA, 64 << 10), 0xaa, 64 << 10);
+	ck_assert_uint_eq(rq_read(&e, 128, DATA_GPA, 64 << 10, &st), (64 << 10) + 1);
+	ck_assert(all_byte(ptr(&e, DATA_GPA, 64 << 10), 64 << 10, 0));
+	ck_assert(file_is_pattern(&e, 0, 64 << 10, 1));
+	ck_assert(file_is_pattern(&e, 128 << 10, size, 1));
+
+	/* Unmap on a discard and unknown flags are unsupported; nothing happens. */
+	s[0] = seg(0, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_DISCARD, s, 1, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_UNSUPP);
+	s[0] = seg(0, 8, 0x2);
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_DISCARD, s, 1, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_UNSUPP);
+	/* Too many segments, a partial segment, one bad segment: nothing is discarded. */
+	for (unsigned i = 0; i < ARRAY_SIZE(s); i++)
+		s[i] = seg(i, 1, 0);
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_DISCARD, s, 33, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert_int_eq(guest_mem_write(&e.mem, SEG_GPA, s, 16), 0);
+	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_DISCARD, 0, SEG_GPA, 24, false, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	s[0] = seg(0, 8, 0);
+	s[1] = seg(size / SECTOR - 1, 2, 0);
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_DISCARD, s, 2, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert(file_is_pattern(&e, 0, 64 << 10, 1));
+	env_destroy(&e);
+
+	/* Not sparse: DISCARD is not offered, and refused. */
+	env_init(&e, &(struct opts){.not_sparse = true});
+	s[0] = seg(0, 8, 0);
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_DISCARD, s, 1, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_UNSUPP);
+	ck_assert(file_is_pattern(&e, 0, DEFAULT_SIZE, 1));
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_write_zeroes)
+{
+	const uint64_t size = 1 << 20;
+	struct virtio_blk_discard_write_zeroes s[2];
+	uint8_t st;
+	struct env e;
+
+	env_init(&e, &(struct opts){.size = size});
+	s[0] = seg(1, 3, 0);
+	s[1] = seg(256, 128, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP); /* 64 KiB at 128 KiB */
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_WRITE_ZEROES, s, 2, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	memset(ptr(&e, DATA_GPA, 5 * SECTOR), 0xaa, 5 * SECTOR);
+	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, 5 * SECTOR, &st), 5 * SECTOR + 1);
+	ck_assert_uint_eq(*ptr(&e, DATA_GPA, 1), pat(0, 1));
+	ck_assert(all_byte(ptr(&e, DATA_GPA + SECTOR, 3 * SECTOR), 3 * SECTOR, 0));
+	ck_assert_uint_eq(*ptr(&e, DATA_GPA + 4 * SECTOR, 1), pat(4 * SECTOR, 1));
+	ck_assert_uint_eq(rq_read(&e, 256, DATA_GPA, 64 << 10, &st), (64 << 10) + 1);
+	ck_assert(all_byte(ptr(&e, DATA_GPA, 64 << 10), 64 << 10, 0));
+	/* Unmap was allowed and the image is sparse: the range is a hole now. */
+	ck_assert(is_hole(&e, 128 << 10));
+	ck_assert(file_is_pattern(&e, 192 << 10, size, 1));
+	ck_assert_int_eq(file_stat(&e).st_size, size);
+
+	s[0] = seg(8, 1, 0x4);
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_WRITE_ZEROES, s, 1, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_UNSUPP);
+	ck_assert(file_is_pattern(&e, 8 * SECTOR, 9 * SECTOR, 1));
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_beyond_capacity)
+{
+	struct virtio_blk_discard_write_zeroes s;
+	uint8_t st;
+	struct env e;
+
+	env_init(&e, &(struct opts){0});
+	memset(ptr(&e, DATA_GPA, 2 * SECTOR), 0xaa, 2 * SECTOR);
+	ck_assert_uint_eq(rq_read(&e, 64, DATA_GPA, SECTOR, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(rq_read(&e, 63, DATA_GPA, 2 * SECTOR, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(rq_read(&e, UINT64_MAX, DATA_GPA, SECTOR, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	/* sector * 512 wraps to 0 here: must not read sector 0. */
+	ck_assert_uint_eq(rq_read(&e, 1ULL << 55, DATA_GPA, SECTOR, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert(all_byte(ptr(&e, DATA_GPA, 2 * SECTOR), 2 * SECTOR, 0xaa));
+
+	ck_assert_uint_eq(rq_write(&e, 64, DATA_GPA, SECTOR, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(rq_write(&e, 1ULL << 55, DATA_GPA, SECTOR, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	s = seg(UINT64_MAX, 1, 0);
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_WRITE_ZEROES, &s, 1, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	s = seg(63, UINT32_MAX, 0);
+	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_WRITE_ZEROES, &s, 1, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert_int_eq(file_stat(&e).st_size, DEFAULT_SIZE);
+	ck_assert(file_is_pattern(&e, 0, DEFAULT_SIZE, 1));
+
+	/* The last sector is fine. */
+	ck_assert_uint_eq(rq_read(&e, 63, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_data_not_sector_multiple)
+{
+	uint8_t st;
+	struct env e;
+
+	env_init(&e, &(struct opts){0});
+	memset(ptr(&e, DATA_GPA, 1024), 0xaa, 1024);
+	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, 100, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert(all_byte(ptr(&e, DATA_GPA, 1024), 1024, 0xaa));
+	ck_assert_uint_eq(rq_write(&e, 0, DATA_GPA, 513, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert(file_is_pattern(&e, 0, DEFAULT_SIZE, 1));
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_malformed_chains)
+{
+	const struct virtq_buf no_status[] = {
+		{.gpa = HDR_GPA, .len = 16},
+		{.gpa = DATA_GPA, .len = SECTOR},
+	};
+	const struct virtq_buf short_hdr[] = {
+		{.gpa = HDR_GPA, .len = 8},
+		{.gpa = STATUS_GPA, .len = 1, .writable = true},
+	};
+	const struct virtq_buf no_hdr[] = {
+		{.gpa = STATUS_GPA, .len = 1, .writable = true},
+	};
+	const struct virtq_buf readable_after_writable[] = {
+		{.gpa = HDR_GPA, .len = 16},
+		{.gpa = STATUS_GPA, .len = 1, .writable = true},
+		{.gpa = DATA_GPA, .len = SECTOR},
+	};
+	uint8_t st;
+	struct env e;
+
+	env_init(&e, &(struct opts){0});
+	put_hdr(&e, VIRTIO_BLK_T_OUT, 0);
+	memset(ptr(&e, DATA_GPA, SECTOR), 0, SECTOR);
+	ck_assert_uint_eq(submit(&e, no_status, ARRAY_SIZE(no_status), &st), 0);
+	ck_assert_uint_eq(st, NO_STATUS);
+	ck_assert_uint_eq(submit(&e, short_hdr, ARRAY_SIZE(short_hdr), &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(submit(&e, no_hdr, ARRAY_SIZE(no_hdr), &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(
+		submit(&e, readable_after_writable, ARRAY_SIZE(readable_after_writable), &st), 0);
+	ck_assert_uint_eq(st, NO_STATUS);
+	ck_assert(file_is_pattern(&e, 0, DEFAULT_SIZE, 1));
+
+	/* Types the device does not implement. */
+	ck_assert_uint_eq(request(&e, 99, 0, DATA_GPA, SECTOR, true, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_SECURE_ERASE, 0, SEG_GPA, 16, false, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_UNSUPP);
+
+	/* The device goes on. */
+	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(status(&e), S_LIVE);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_odd_and_empty_images)
+{
+	uint8_t st;
+	struct env e;
+
+	/* 1000 bytes: one sector; the 488-byte tail is not visible. */
+	env_init(&e, &(struct opts){.size = 1000});
+	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 1);
+	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(*ptr(&e, DATA_GPA + SECTOR - 1, 1), pat(SECTOR - 1, 1));
+	ck_assert_uint_eq(rq_read(&e, 1, DATA_GPA, SECTOR, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	env_destroy(&e);
+
+	/* An empty image is a disk of capacity 0, as crosvm has it. */
+	ck_assert_int_eq(env_try(&e, &(struct opts){.size = 0}), 0);
+	init(&e, FEATURES);
+	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 0);
+	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, SECTOR, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_resize)
+{
+	struct reply r;
+	uint8_t st;
+	struct env e;
+
+	env_init(&e, &(struct opts){0});
+	count(e.irq.vector_fds[CFG_VECTOR]);
+	ck_assert_str_eq(command(&e, "{\"command\":\"disk_resize\",\"size\":65536}", &r),
+			 "{\"ok\":true}");
+	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 128);
+	ck_assert_int_eq(file_stat(&e).st_size, 65536);
+	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 1);
+	memset(ptr(&e, DATA_GPA, SECTOR), 0xaa, SECTOR);
+	ck_assert_uint_eq(rq_read(&e, 127, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	ck_assert(all_byte(ptr(&e, DATA_GPA, SECTOR), SECTOR, 0));
+
+	/* Shrinking; the "index" the control server may pass along is fine. */
+	ck_assert_str_eq(
+		command(&e, "{\"command\":\"disk_resize\",\"index\":0,\"size\":16384}", &r),
+		"{\"ok\":true}");
+	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 32);
+	ck_assert_int_eq(file_stat(&e).st_size, 16384);
+	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 1);
+	ck_assert_uint_eq(rq_read(&e, 32, DATA_GPA, SECTOR, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(rq_read(&e, 31, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	ck_assert_uint_eq(*ptr(&e, DATA_GPA, 1), pat(31 * SECTOR, 1));
+
+	/* Refusals change nothing. */
+	ck_assert_ptr_nonnull(strstr(command(&e, "{\"command\":\"disk_resize\",\"size\":1000}", &r),
+				     "multiple of 512"));
+	ck_assert_ptr_nonnull(strstr(command(&e, "{\"command\":\"disk_resize\",\"size\":-512}", &r),
+				     "\"ok\":false"));
+	ck_assert_ptr_nonnull(strstr(
+		command(&e, "{\"command\":\"disk_resize\",\"size\":\"512\"}", &r), "\"ok\":false"));
+	ck_assert_ptr_nonnull(
+		strstr(command(&e, "{\"command\":\"disk_resize\"}", &r), "\"ok\":false"));
+	ck_assert_ptr_nonnull(
+		strstr(command(&e, "{\"command\":\"disk_resize\",", &r), "\"ok\":false"));
+	ck_assert_ptr_nonnull(strstr(command(&e, "{\"command\":\"balloon\"}", &r), "\"ok\":false"));
+	ck_assert_ptr_nonnull(strstr(command(&e, "[1,2]", &r), "\"ok\":false"));
+	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 32);
+	ck_assert_int_eq(file_stat(&e).st_size, 16384);
+	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 0);
+	env_destroy(&e);
+
+	env_init(&e, &(struct opts){.ro = true});
+	ck_assert_str_eq(command(&e, "{\"command\":\"disk_resize\",\"size\":65536}", &r),
+			 "{\"ok\":false,\"error\":\"disk is read-only\"}");
+	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 64);
+	ck_assert_int_eq(file_stat(&e).st_size, DEFAULT_SIZE);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_lock_conflict)
+{
+	struct disk_config c;
+	const struct virtio_dev_ops *ops;
+	void *dev;
+	struct env e;
+
+	env_create(&e, &(struct opts){0});
+	c = e.cfg;
+	ck_assert_int_eq(virtio_blk_create(&c, &e.lg, &ops, &dev), -EBUSY);
+	c.ro = true;
+	ck_assert_int_eq(virtio_blk_create(&c, &e.lg, &ops, &dev), -EBUSY);
+	c.ro = false;
+	c.lock = false;
+	ck_assert_int_eq(virtio_blk_create(&c, &e.lg, &ops, &dev), 0);
+	ops->destroy(dev);
+	env_destroy(&e);
+
+	/* Two read-only users share the image. */
+	env_create(&e, &(struct opts){.ro = true});
+	c = e.cfg;
+	ck_assert_int_eq(virtio_blk_create(&c, &e.lg, &ops, &dev), 0);
+	ops->destroy(dev);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_direct_io)
+{
+	const struct virtq_buf split[] = {
+		{.gpa = HDR_GPA, .len = 16},
+		{.gpa = DATA_GPA + 3, .len = 100, .writable = true},
+		{.gpa = DATA_GPA + 0x1001, .len = 1948, .writable = true},
+		{.gpa = STATUS_GPA, .len = 1, .writable = true},
+	};
+	uint8_t st, buf[4096];
+	struct env e;
+	int ret;
+
+	ret = env_try(&e, &(struct opts){.size = DEFAULT_SIZE, .direct = true});
+	if (ret == -EINVAL) {
+		fprintf(stderr, "test_direct_io: skipped, %s refuses O_DIRECT\n", TEST_BUILD_DIR);
+		return;
+	}
+	ck_assert_int_eq(ret, 0);
+	init(&e, FEATURES);
+	ck_assert_int_eq(fcntl(image_fd(&e), F_GETFL) & O_DIRECT, O_DIRECT);
+
+	/* Page-aligned guest buffer. */
+	memset(ptr(&e, DATA_GPA, 4096), 0x33, 4096);
+	ck_assert_uint_eq(rq_write(&e, 8, DATA_GPA, 4096, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	file_read(&e, buf, 4096, 8 * SECTOR);
+	ck_assert(all_byte(buf, 4096, 0x33));
+
+	/* Unaligned guest buffers: the bounce path. */
+	for (unsigned i = 0; i < SECTOR; i++)
+		ptr(&e, DATA_GPA + 5, SECTOR)[i] = (uint8_t)(i + 1);
+	ck_assert_uint_eq(rq_write(&e, 2, DATA_GPA + 5, SECTOR, &st), 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	file_read(&e, buf, SECTOR, 2 * SECTOR);
+	ck_assert_mem_eq(buf, ptr(&e, DATA_GPA + 5, SECTOR), SECTOR);
+
+	put_hdr(&e, VIRTIO_BLK_T_IN, 1);
+	ck_assert_uint_eq(submit(&e, split, ARRAY_SIZE(split), &st), 2049);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	file_read(&e, buf, 2048, SECTOR);
+	ck_assert_mem_eq(ptr(&e, DATA_GPA + 3, 100), buf, 100);
+	ck_assert_mem_eq(ptr(&e, DATA_GPA + 0x1001, 1948), buf + 100, 1948);
+	env_destroy(&e);
+}
+END_TEST
+
+static bool is_transport_fd(struct env *e, int fd)
+{
+	if (fd == e->irq.intx_fd || fd == e->irq.intx_resample_fd || fd == e->desc.ioevents[0].fd)
+		return true;
+	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
+		if (fd == e->irq.vector_fds[i])
+			return true;
+	return false;
+}
+
+/* The sandbox keeps only the listed fds: the image and the worker's two eventfds must be. */
+START_TEST(test_fds)
+{
+	struct fd_list l = {0};
+	unsigned eventfds = 0;
+	char link[PATH_MAX], proc[64];
+	struct env e;
+	int img;
+
+	env_create(&e, &(struct opts){0});
+	img = image_fd(&e);
+	ck_assert_int_eq(e.dev->ops->fds(e.dev->priv, &l), 0);
+	for (unsigned i = 0; i < l.nr; i++) {
+		ssize_t n;
+
+		if (l.fds[i] == img || is_transport_fd(&e, l.fds[i]))
+			continue;
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", l.fds[i]);
+		n = readlink(proc, link, sizeof(link) - 1);
+		ck_assert_int_gt(n, 0);
+		link[n] = 0;
+		ck_assert_str_eq(link, "anon_inode:[eventfd]");
+		eventfds++;
+	}
+	ck_assert_uint_eq(eventfds, 2);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_interrupt_suppression)
+{
+	uint8_t st;
+	struct env e;
+
+	env_create(&e, &(struct opts){0});
+	init(&e, BIT(VIRTIO_F_VERSION_1));
+	count(e.irq.vector_fds[Q_VECTOR]);
+	virtq_driver_set_no_interrupt(&e.drv, true);
+	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	virtq_driver_set_no_interrupt(&e.drv, false);
+	ck_assert_uint_eq(rq_read(&e, 1, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	/* The worker completes in order, so the first request's interrupt would be here. */
+	ck_assert_uint_eq(wait_irq(&e, Q_VECTOR), 1);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_reset_and_broken_ring)
+{
+	uint8_t st;
+	struct env e;
+
+	env_init(&e, &(struct opts){0});
+	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	/* The driver resets and starts again: the worker is replaced. */
+	init(&e, FEATURES);
+	ck_assert_uint_eq(rq_read(&e, 1, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+
+	/* The available index jumps by more than the ring holds. */
+	count(e.irq.vector_fds[CFG_VECTOR]);
+	virtq_driver_set_avail_idx(&e.drv, QSIZE + 5);
+	ck_assert_int_eq(eventfd_signal(e.drv.kick_fd), 0);
+	run_loop(&e);
+	ck_assert_uint_eq(wait_irq(&e, CFG_VECTOR), 1);
+	ck_assert_uint_eq(status(&e), S_LIVE | VIRTIO_CONFIG_S_NEEDS_RESET);
+
+	init(&e, FEATURES);
+	ck_assert_uint_eq(rq_read(&e, 2, DATA_GPA, SECTOR, &st), SECTOR + 1);
+	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_bad_block_size)
+{
+	struct disk_config c = {.path = "/nonexistent", .lock = true, .block_size = 1000};
+	const struct virtio_dev_ops *ops;
+	struct logger lg;
+	void *dev;
+
+	log_init(&lg);
+	lg.level = LOG_LVL_OFF;
+	ck_assert_int_eq(virtio_blk_create(&c, &lg, &ops, &dev), -EINVAL);
+	c.block_size = 256;
+	ck_assert_int_eq(virtio_blk_create(&c, &lg, &ops, &dev), -EINVAL);
+	c.block_size = 512;
+	ck_assert_int_eq(virtio_blk_create(&c, &lg, &ops, &dev), -ENOENT);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("virtio_blk");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_identity_and_config);
+	tcase_add_test(tc, test_feature_variants);
+	tcase_add_test(tc, test_read_write_every_sector);
+	tcase_add_test(tc, test_flush_completes_after_fdatasync);
+	tcase_add_test(tc, test_read_only_refuses_writes);
+	tcase_add_test(tc, test_get_id);
+	tcase_add_test(tc, test_discard_makes_holes);
+	tcase_add_test(tc, test_write_zeroes);
+	tcase_add_test(tc, test_beyond_capacity);
+	tcase_add_test(tc, test_data_not_sector_multiple);
+	tcase_add_test(tc, test_malformed_chains);
+	tcase_add_test(tc, test_odd_and_empty_images);
+	tcase_add_test(tc, test_resize);
+	tcase_add_test(tc, test_lock_conflict);
+	tcase_add_test(tc, test_direct_io);
+	tcase_add_test(tc, test_fds);
+	tcase_add_test(tc, test_interrupt_suppression);
+	tcase_add_test(tc, test_reset_and_broken_ring);
+	tcase_add_test(tc, test_bad_block_size);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return testutil_run(suite());
+}
