@@ -1,0 +1,860 @@
+/*
+ * virtio-balloon behind the virtio-pci transport, driven as Linux's driver would: inflating
+ * really returns the pages to the host, bad PFNs and malformed chains are survived, the
+ * stats round trip works with the test playing the guest, and the control commands change
+ * the configuration and get exactly one reply each, also across a timeout or a reset.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <linux/virtio_balloon.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_pci.h>
+#include <linux/virtio_ring.h>
+
+#include "core/device.h"
+#include "core/guest_mem.h"
+#include "core/log.h"
+#include "core/pci.h"
+#include "test/unit/testutil.h"
+#include "test/unit/virtq_driver.h"
+#include "virtio/balloon.h"
+#include "virtio/pci.h"
+#include "virtio/virtio.h"
+
+/* Two adjacent regions, a hole, and a third region: runs must split at region ends. */
+#define REGION_A  0x0ULL
+#define REGION_B  0x400000ULL
+#define REGION_C  0x800000ULL
+#define HOLE	  0x500000ULL
+#define RAM_SIZE  0x600000ULL
+#define RAM_PAGES (RAM_SIZE / 4096)
+#define RING_GPA  0x10000ULL
+#define DATA_GPA  0x40000ULL
+#define DATA_LEN  0x10000ULL
+#define BALLOON	  0x200000ULL /* pages the tests give to the balloon */
+#define QSIZE	  64
+#define NRQ	  3
+#define BIT(n)	  (1ULL << (n))
+#define S_LIVE                                                                                     \
+	(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |      \
+	 VIRTIO_CONFIG_S_DRIVER_OK)
+#define CFG_VECTOR 0
+#define FEAT_ALL                                                                                   \
+	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_BALLOON_F_STATS_VQ) |                                \
+	 BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
+#define Q_VECTOR(q) (1 + (q))
+
+enum { INFLATE, DEFLATE, STATS };
+
+struct reply {
+	unsigned n;
+	char text[1024];
+};
+
+struct env {
+	struct logger lg;
+	struct guest_mem mem;
+	struct event_base *eb;
+	struct pci_irq_fds irq;
+	struct device *dev;
+	struct pci_dev_desc desc;
+	const struct virtio_dev_ops *ops;
+	struct virtq_driver drv[NRQ];
+	bool drv_live[NRQ];
+};
+
+static int new_eventfd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+static void env_create(struct env *e, unsigned timeout_ms)
+{
+	const struct guest_region ram[] = {
+		{.gpa = REGION_A, .size = 0x400000},
+		{.gpa = REGION_B, .size = 0x100000},
+		{.gpa = REGION_C, .size = 0x100000},
+	};
+	void *dev;
+
+	memset(e, 0, sizeof(*e));
+	log_init(&e->lg);
+	e->lg.level = LOG_LVL_OFF;
+	ck_assert_int_eq(guest_mem_create_regions(&e->mem, ram, ARRAY_SIZE(ram)), 0);
+	e->eb = event_base_new();
+	ck_assert_ptr_nonnull(e->eb);
+	ck_assert_int_eq(virtio_balloon_create(&e->mem, &e->lg, &e->ops, &dev), 0);
+	if (timeout_ms)
+		virtio_balloon_set_stats_timeout(dev, timeout_ms);
+	e->irq.nr_vectors = 1 + NRQ;
+	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
+		e->irq.vector_fds[i] = new_eventfd();
+	e->irq.intx_fd = new_eventfd();
+	e->irq.intx_resample_fd = new_eventfd();
+	ck_assert_int_eq(
+		virtio_pci_transport_create(&(struct virtio_pci_params){.ops = e->ops,
+									.dev = dev,
+									.label = "virtio-balloon0",
+									.mem = &e->mem,
+									.irq = &e->irq,
+									.log = &e->lg},
+					    &e->dev, &e->desc),
+		0);
+	ck_assert_int_eq(e->dev->ops->start(e->dev->priv, e->eb), 0);
+	device_msix_state(e->dev, true);
+}
+
+static void env_destroy(struct env *e)
+{
+	e->dev->ops->destroy(e->dev->priv);
+	for (unsigned q = 0; q < NRQ; q++)
+		if (e->drv_live[q])
+			virtq_driver_destroy(&e->drv[q]);
+	event_base_free(e->eb);
+	guest_mem_destroy(&e->mem);
+}
+
+static uint64_t rd(struct env *e, uint64_t off, uint32_t len)
+{
+	uint64_t v = 0;
+
+	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, false), 0);
+	return v;
+}
+
+static void wr(struct env *e, uint64_t off, uint32_t len, uint64_t v)
+{
+	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, true), 0);
+}
+
+static uint64_t cfg_rd(struct env *e, uint32_t off, uint32_t len)
+{
+	return rd(e, VIRTIO_PCI_DEVICE_OFF + off, len);
+}
+
+static void cfg_wr(struct env *e, uint32_t off, uint32_t len, uint64_t v)
+{
+	wr(e, VIRTIO_PCI_DEVICE_OFF + off, len, v);
+}
+
+static uint64_t count(int fd)
+{
+	uint64_t n;
+
+	ck_assert_int_eq(eventfd_drain(fd, &n), 0);
+	return n;
+}
+
+static void run_loop(struct env *e)
+{
+	ck_assert_int_ge(event_base_loop(e->eb, EVLOOP_NONBLOCK), 0);
+}
+
+static uint8_t status(struct env *e)
+{
+	return (uint8_t)rd(e, VIRTIO_PCI_COMMON_STATUS, 1);
+}
+
+/* Everything up to (not including) DRIVER_OK, as Linux does it; enables queues [0, nrq). */
+static void setup(struct env *e, uint64_t features, unsigned nrq)
+{
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
+	wr(e, VIRTIO_PCI_COMMON_GF, 4, (uint32_t)features);
+	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	wr(e, VIRTIO_PCI_COMMON_GF, 4, features >> 32);
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | VIRTIO_CONFIG_S_FEATURES_OK);
+	ck_assert(status(e) & VIRTIO_CONFIG_S_FEATURES_OK);
+	wr(e, VIRTIO_PCI_COMMON_MSIX, 2, CFG_VECTOR);
+
+	for (unsigned q = 0; q < nrq; q++) {
+		struct virtq_driver *d = &e->drv[q];
+
+		if (e->drv_live[q])
+			virtq_driver_destroy(d);
+		ck_assert_int_eq(virtq_driver_init(d, &e->mem, QSIZE, RING_GPA + q * 0x1000,
+						   DATA_GPA + q * DATA_LEN, DATA_LEN, false),
+				 0);
+		e->drv_live[q] = true;
+		d->kick_fd = e->desc.ioevents[q].fd;
+		wr(e, VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
+		wr(e, VIRTIO_PCI_COMMON_Q_SIZE, 2, QSIZE);
+		wr(e, VIRTIO_PCI_COMMON_Q_MSIX, 2, Q_VECTOR(q));
+		wr(e, VIRTIO_PCI_COMMON_Q_DESCLO, 8, d->desc);
+		wr(e, VIRTIO_PCI_COMMON_Q_AVAILLO, 8, d->avail);
+		wr(e, VIRTIO_PCI_COMMON_Q_USEDLO, 8, d->used);
+		wr(e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+	}
+}
+
+static void driver_ok(struct env *e)
+{
+	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | VIRTIO_CONFIG_S_DRIVER_OK);
+	ck_assert_uint_eq(status(e), S_LIVE);
+	run_loop(e);
+}
+
+static void drain_irqs(struct env *e)
+{
+	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
+		count(e->irq.vector_fds[i]);
+}
+
+static void init(struct env *e, uint64_t features, unsigned nrq)
+{
+	setup(e, features, nrq);
+	driver_ok(e);
+	drain_irqs(e);
+}
+
+static uint16_t add(struct env *e, unsigned q, const struct virtq_buf *b, unsigned nr)
+{
+	uint16_t head;
+
+	ck_assert_int_eq(virtq_driver_add(&e->drv[q], b, nr, &head), 0);
+	return head;
+}
+
+static void kick(struct env *e, unsigned q)
+{
+	virtq_driver_kick(&e->drv[q]);
+	run_loop(e);
+}
+
+/* The used entry for head on queue q; -1 if the device has not returned anything. */
+static int64_t used(struct env *e, unsigned q, uint16_t head)
+{
+	uint16_t id = 0;
+	uint32_t len = 0;
+
+	if (virtq_driver_get_used(&e->drv[q], &id, &len) < 0)
+		return -1;
+	ck_assert_uint_eq(id, head);
+	return len;
+}
+
+static uint8_t *ptr(struct env *e, uint64_t gpa, uint64_t len)
+{
+	void *p;
+
+	ck_assert_int_eq(guest_mem_ptr(&e->mem, gpa, len, &p), 0);
+	return p;
+}
+
+/* Writes PFNs as one readable buffer in the queue's data area and posts it. */
+static uint16_t post_pfns(struct env *e, unsigned q, const uint32_t *pfns, unsigned nr,
+			  uint32_t extra_bytes)
+{
+	struct virtq_buf b = {.len = nr * 4 + extra_bytes};
+	uint8_t *p;
+
+	ck_assert_int_eq(virtq_driver_alloc(&e->drv[q], b.len, &b.gpa), 0);
+	p = ptr(e, b.gpa, b.len);
+	for (unsigned i = 0; i < nr; i++) {
+		uint32_t v = htole32(pfns[i]);
+
+		memcpy(p + 4 * i, &v, 4);
+	}
+	memset(p + 4 * nr, 0, extra_bytes);
+	return add(e, q, &b, 1);
+}
+
+static bool resident(struct env *e, uint64_t gpa)
+{
+	unsigned char v = 0;
+
+	ck_assert_int_eq(mincore(ptr(e, gpa, 4096), 4096, &v), 0);
+	return v & 1;
+}
+
+static uint64_t blocks(struct env *e)
+{
+	struct stat st;
+
+	ck_assert_int_eq(fstat(e->mem.fd, &st), 0);
+	return (uint64_t)st.st_blocks;
+}
+
+static bool all_byte(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+static void fill_pages(struct env *e, uint64_t gpa, unsigned n, uint8_t v)
+{
+	memset(ptr(e, gpa, n * 4096ULL), v, n * 4096ULL);
+}
+
+static void on_reply(void *ctx, const char *text)
+{
+	struct reply *r = ctx;
+
+	r->n++;
+	snprintf(r->text, sizeof(r->text), "%s", text);
+}
+
+static void command(struct env *e, const char *req, struct reply *r)
+{
+	ck_assert_int_eq(device_command(e->dev, req, on_reply, r), 0);
+}
+
+/* A stats buffer as Linux lays it out: packed {le16 tag, le64 value} entries. */
+static uint32_t put_stats(uint8_t *p, const uint64_t (*st)[2], unsigned nr)
+{
+	for (unsigned i = 0; i < nr; i++) {
+		uint16_t tag = htole16((uint16_t)st[i][0]);
+		uint64_t val = htole64(st[i][1]);
+
+		memcpy(p + 10 * i, &tag, 2);
+		memcpy(p + 10 * i + 2, &val, 8);
+	}
+	return 10 * nr;
+}
+
+#define STATS_GPA (DATA_GPA + STATS * DATA_LEN)
+
+/* The driver's one stats buffer, (re)filled and made available. */
+static uint16_t post_stats(struct env *e, const uint64_t (*st)[2], unsigned nr, uint32_t extra)
+{
+	struct virtq_buf b = {.gpa = STATS_GPA};
+
+	b.len = put_stats(ptr(e, STATS_GPA, 1024), st, nr) + extra;
+	return add(e, STATS, &b, 1);
+}
+
+START_TEST(test_device_identity)
+{
+	struct env e;
+
+	env_create(&e, 0);
+	ck_assert_str_eq(e.ops->name, "virtio-balloon");
+	ck_assert_uint_eq(e.ops->device_type, VIRTIO_ID_BALLOON);
+	ck_assert_uint_eq(e.ops->nr_queues, NRQ);
+	ck_assert_uint_eq(e.ops->config_size, 8);
+	/* Exactly STATS_VQ and DEFLATE_ON_OOM among the device-specific bits. */
+	wr(&e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_DF, 4) & 0xffffff,
+			  BIT(VIRTIO_BALLOON_F_STATS_VQ) | BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
+	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 0);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_inflate_frees_pages)
+{
+	/* A run inside A, one across the A/B boundary, single pages in B and C. */
+	const uint32_t pfns[] = {0x200, 0x201, 0x202, 0x3ff, 0x400, 0x401, 0x480, 0x800, 0x801};
+	uint64_t before, after;
+	struct env e;
+	uint16_t head;
+
+	env_create(&e, 0);
+	init(&e, FEAT_ALL, NRQ);
+	fill_pages(&e, BALLOON, 8, 0x5a);
+	for (unsigned i = 0; i < ARRAY_SIZE(pfns); i++)
+		fill_pages(&e, (uint64_t)pfns[i] << 12, 1, 0xa5);
+	head = post_pfns(&e, INFLATE, pfns, ARRAY_SIZE(pfns), 0);
+	for (unsigned i = 0; i < ARRAY_SIZE(pfns); i++)
+		ck_assert(resident(&e, (uint64_t)pfns[i] << 12));
+	before = blocks(&e);
+	kick(&e, INFLATE);
+	ck_assert_int_eq(used(&e, INFLATE, head), 0);
+	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR(INFLATE)]), 1);
+	/* The memfd gave the pages back: 8 blocks of 512 bytes each. */
+	after = blocks(&e);
+	ck_assert_uint_eq(before - after, ARRAY_SIZE(pfns) * 8);
+	for (unsigned i = 0; i < ARRAY_SIZE(pfns); i++) {
+		uint64_t gpa = (uint64_t)pfns[i] << 12;
+
+		ck_assert(!resident(&e, gpa));
+		ck_assert(all_byte(ptr(&e, gpa, 4096), 4096, 0));
+	}
+	/* Only those: their neighbours keep their contents. */
+	ck_assert(all_byte(ptr(&e, BALLOON + 3 * 4096, 5 * 4096), 5 * 4096, 0x5a));
+	ck_assert_uint_eq(status(&e), S_LIVE);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_invalid_pfns_skipped)
+{
+	/* In the hole, past the end of RAM, the largest PFN; valid ones around them. */
+	const uint32_t pfns[] = {0x200, HOLE >> 12, 0x100000, 0xffffffff, 0x900, 0x201};
+	struct env e;
+	uint16_t head;
+
+	env_create(&e, 0);
+	init(&e, FEAT_ALL, NRQ);
+	fill_pages(&e, BALLOON, 3, 0x77);
+	head = post_pfns(&e, INFLATE, pfns, ARRAY_SIZE(pfns), 0);
+	kick(&e, INFLATE);
+	ck_assert_int_eq(used(&e, INFLATE, head), 0);
+	ck_assert(all_byte(ptr(&e, BALLOON, 2 * 4096), 2 * 4096, 0));
+	ck_assert(all_byte(ptr(&e, BALLOON + 2 * 4096, 4096), 4096, 0x77));
+	ck_assert_uint_eq(status(&e), S_LIVE);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_deflate_validates_and_keeps_pages)
+{
+	const uint32_t pfns[] = {0x200, 0x201, HOLE >> 12, 0xffffffff};
+	struct env e;
+	uint16_t head;
+
+	env_create(&e, 0);
+	init(&e, FEAT_ALL, NRQ);
+	fill_pages(&e, BALLOON, 2, 0x33);
+	head = post_pfns(&e, DEFLATE, pfns, ARRAY_SIZE(pfns), 0);
+	kick(&e, DEFLATE);
+	ck_assert_int_eq(used(&e, DEFLATE, head), 0);
+	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR(DEFLATE)]), 1);
+	/* Deflating gives the guest its pages back; it frees nothing. */
+	ck_assert(all_byte(ptr(&e, BALLOON, 2 * 4096), 2 * 4096, 0x33));
+	ck_assert_uint_eq(status(&e), S_LIVE);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_malformed_chains)
+{
+	const uint32_t pfn = 0x200;
+	struct virtq_buf wbuf[] = {
+		{.gpa = DATA_GPA + 0x100, .len = 4, .writable = false},
+		{.gpa = DATA_GPA + 0x200, .len = 16, .writable = true},
+	};
+	const struct virtq_buf outside = {.gpa = 0x40000000ULL, .len = 4};
+	uint16_t h1, h2, h3;
+	struct env e;
+
+	env_create(&e, 0);
+	init(&e, FEAT_ALL, NRQ);
+	fill_pages(&e, BALLOON, 2, 0x44);
+	/* A writable buffer in inflateq: the whole request is refused. */
+	memcpy(ptr(&e, wbuf[0].gpa, 4), &pfn, 4);
+	h1 = add(&e, INFLATE, wbuf, 2);
+	/* A buffer outside guest memory. */
+	h2 = add(&e, INFLATE, &outside, 1);
+	kick(&e, INFLATE);
+	ck_assert_int_eq(used(&e, INFLATE, h1), 0);
+	ck_assert_int_eq(used(&e, INFLATE, h2), 0);
+	ck_assert(all_byte(ptr(&e, BALLOON, 4096), 4096, 0x44));
+	/* An odd length: the whole PFN counts, the 3 trailing bytes do not. */
+	virtq_driver_free_all(&e.drv[INFLATE]);
+	h3 = post_pfns(&e, INFLATE, (const uint32_t[]){0x201}, 1, 3);
+	kick(&e, INFLATE);
+	ck_assert_int_eq(used(&e, INFLATE, h3), 0);
+	ck_assert(all_byte(ptr(&e, BALLOON + 4096, 4096), 4096, 0));
+	ck_assert(all_byte(ptr(&e, BALLOON, 4096), 4096, 0x44));
+	ck_assert_uint_eq(status(&e), S_LIVE);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_config_access_widths)
+{
+	struct reply r = {0};
+	struct env e;
+
+	env_create(&e, 0);
+	init(&e, FEAT_ALL, NRQ);
+	command(&e, "{\"command\":\"balloon\",\"num_bytes\":5910528}", &r); /* 0x5a3 pages */
+	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 0x5a3);
+	ck_assert_uint_eq(cfg_rd(&e, 0, 1), 0xa3);
+	ck_assert_uint_eq(cfg_rd(&e, 1, 2), 0x0005);
+	/* actual, written at every width. */
+	cfg_wr(&e, 4, 4, 0x11223344);
+	ck_assert_uint_eq(cfg_rd(&e, 4, 4), 0x11223344);
+	cfg_wr(&e, 6, 2, 0xaabb);
+	ck_assert_uint_eq(cfg_rd(&e, 4, 4), 0xaabb3344);
+	cfg_wr(&e, 5, 1, 0xcc);
+	ck_assert_uint_eq(cfg_rd(&e, 4, 4), 0xaabbcc44);
+	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 0xaabbcc44000005a3ULL);
+	/* num_pages is the host's: the driver cannot change it, not even with a wide write. */
+	cfg_wr(&e, 0, 4, 0);
+	cfg_wr(&e, 2, 1, 0xff);
+	cfg_wr(&e, 0, 8, 0x0000000700000009ULL);
+	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 0x5a3);
+	ck_assert_uint_eq(cfg_rd(&e, 4, 4), 7);
+	/* Past the configuration: reads 0. */
+	ck_assert_uint_eq(cfg_rd(&e, 8, 4), 0);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_balloon_command)
+{
+	struct reply r = {0};
+	struct env e;
+
+	env_create(&e, 0);
+	/* Before the driver runs: the target is there for it, no interrupt. */
+	command(&e, "{\"command\":\"balloon\",\"num_bytes\":1048576}", &r);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_str_eq(r.text, "{\"ok\":true}");
+	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 256);
+	init(&e, FEAT_ALL, NRQ);
+	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 256);
+
+	/* Partial pages round down; a config interrupt tells the driver. */
+	command(&e, "{\"command\":\"balloon\",\"num_bytes\":8191}", &r);
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_str_eq(r.text, "{\"ok\":true}");
+	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 1);
+	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 1);
+
+	/* More than the guest has: capped at its memory. */
+	command(&e, "{\"command\":\"balloon\",\"num_bytes\":9223372036854775807}", &r);
+	ck_assert_str_eq(r.text, "{\"ok\":true}");
+	ck_assert_uint_eq(cfg_rd(&e, 0, 4), RAM_PAGES);
+	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 1);
+
+	command(&e, "{\"command\":\"balloon\",\"num_bytes\":0}", &r);
+	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 0);
+
+	/* Bad requests get an error and change nothing. */
+	command(&e, "{\"command\":\"balloon\",\"num_bytes\":-4096}", &r);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+	command(&e, "{\"command\":\"balloon\",\"num_bytes\":\"4096\"}", &r);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+	command(&e, "{\"command\":\"balloon\"}", &r);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+	command(&e, "{\"command\":\"deflate_everything\"}", &r);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+	command(&e, "not json", &r);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+	command(&e, "[1,2]", &r);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+	ck_assert_uint_eq(r.n, 10);
+	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 0);
+	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 1);
+	env_destroy(&e);
+}
+END_TEST
+
+static const uint64_t boot_stats[][2] = {
+	{VIRTIO_BALLOON_S_MEMFREE, 1},
+};
+static const uint64_t fresh_stats[][2] = {
+	{VIRTIO_BALLOON_S_SWAP_IN, 10},
+	{VIRTIO_BALLOON_S_SWAP_OUT, 11},
+	{VIRTIO_BALLOON_S_MAJFLT, 12},
+	{VIRTIO_BALLOON_S_MINFLT, 13},
+	{VIRTIO_BALLOON_S_MEMFREE, 0x10000000},
+	{VIRTIO_BALLOON_S_MEMTOT, 0x40000000},
+	{VIRTIO_BALLOON_S_AVAIL, 0x20000000},
+	{VIRTIO_BALLOON_S_CACHES, 4096},
+	{VIRTIO_BALLOON_S_HTLB_PGALLOC, 3},
+	{VIRTIO_BALLOON_S_HTLB_PGFAIL, 18446744073709551615ULL},
+	{42, 99}, /* a tag from the future: ignored */
+};
+#define FRESH_JSON                                                                                 \
+	"{\"ok\":true,\"stats\":{\"swap_in\":10,\"swap_out\":11,\"major_faults\":12,"              \
+	"\"minor_faults\":13,\"free_memory\":268435456,\"total_memory\":1073741824,"               \
+	"\"available_memory\":536870912,\"disk_caches\":4096,\"hugetlb_allocations\":3,"           \
+	"\"hugetlb_failures\":18446744073709551615},\"balloon_actual\":"
+
+/* Driver start-up: the first stats buffer arrives with DRIVER_OK (Linux adds it before). */
+static uint16_t init_with_stats(struct env *e)
+{
+	uint16_t head;
+
+	setup(e, FEAT_ALL, NRQ);
+	head = post_stats(e, boot_stats, ARRAY_SIZE(boot_stats), 0);
+	virtq_driver_kick(&e->drv[STATS]);
+	driver_ok(e);
+	drain_irqs(e);
+	/* The device holds it until someone asks. */
+	ck_assert_int_eq(used(e, STATS, head), -1);
+	return head;
+}
+
+START_TEST(test_stats_round_trip)
+{
+	struct reply r = {0};
+	struct env e;
+	uint16_t head;
+
+	env_create(&e, 0);
+	head = init_with_stats(&e);
+	cfg_wr(&e, 4, 4, 3); /* the driver reports 3 pages in the balloon */
+
+	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	ck_assert_uint_eq(r.n, 0);
+	/* The held buffer comes back to the driver, with an interrupt: "send fresh stats". */
+	ck_assert_int_eq(used(&e, STATS, head), 0);
+	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR(STATS)]), 1);
+	/* The guest refills it and adds it again. */
+	head = post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
+	kick(&e, STATS);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_str_eq(r.text, FRESH_JSON "12288}");
+	ck_assert_int_eq(used(&e, STATS, head), -1);
+
+	/* Again: a partial trailing entry is dropped, only what the guest sent is reported. */
+	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	ck_assert_int_eq(used(&e, STATS, head), 0);
+	head = post_stats(
+		&e,
+		(const uint64_t[][2]){{VIRTIO_BALLOON_S_MEMFREE, 5}, {VIRTIO_BALLOON_S_MEMFREE, 6}},
+		2, 9);
+	kick(&e, STATS);
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_str_eq(r.text, "{\"ok\":true,\"stats\":{\"free_memory\":6},"
+				 "\"balloon_actual\":12288}");
+	ck_assert_int_eq(used(&e, STATS, head), -1);
+	ck_assert_uint_eq(status(&e), S_LIVE);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_stats_requests_share_a_round_trip)
+{
+	struct reply r1 = {0}, r2 = {0}, r3 = {0};
+	struct env e;
+	uint16_t head;
+
+	env_create(&e, 0);
+	head = init_with_stats(&e);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r1);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r2);
+	ck_assert_int_eq(used(&e, STATS, head), 0);
+	/* Only one buffer went back to the guest. */
+	ck_assert_int_eq(used(&e, STATS, head), -1);
+	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR(STATS)]), 1);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r3);
+	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
+	kick(&e, STATS);
+	ck_assert_uint_eq(r1.n, 1);
+	ck_assert_uint_eq(r2.n, 1);
+	ck_assert_uint_eq(r3.n, 1);
+	ck_assert_str_eq(r1.text, FRESH_JSON "0}");
+	ck_assert_str_eq(r2.text, r1.text);
+	ck_assert_str_eq(r3.text, r1.text);
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_stats_before_first_buffer)
+{
+	struct reply r = {0};
+	struct env e;
+	uint16_t head;
+
+	env_create(&e, 0);
+	init(&e, FEAT_ALL, NRQ);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	/* The driver's first buffer carries start-up stats: the device asks for fresh ones. */
+	head = post_stats(&e, boot_stats, ARRAY_SIZE(boot_stats), 0);
+	kick(&e, STATS);
+	ck_assert_uint_eq(r.n, 0);
+	ck_assert_int_eq(used(&e, STATS, head), 0);
+	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
+	kick(&e, STATS);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_str_eq(r.text, FRESH_JSON "0}");
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_stats_timeout)
+{
+	struct reply r = {0}, r2 = {0};
+	struct env e;
+	uint16_t head;
+
+	env_create(&e, 20);
+	head = init_with_stats(&e);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	ck_assert_int_eq(used(&e, STATS, head), 0);
+	/* The guest never answers: the loop wakes up for the deadline alone. */
+	while (r.n == 0)
+		ck_assert_int_ge(event_base_loop(e.eb, EVLOOP_ONCE), 0);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+	ck_assert_ptr_nonnull(strstr(r.text, "did not report"));
+
+	/* A late answer goes to nobody; the buffer is held for the next request. */
+	head = post_stats(&e, boot_stats, ARRAY_SIZE(boot_stats), 0);
+	kick(&e, STATS);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_int_eq(used(&e, STATS, head), -1);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r2);
+	ck_assert_int_eq(used(&e, STATS, head), 0);
+	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
+	kick(&e, STATS);
+	ck_assert_uint_eq(r2.n, 1);
+	ck_assert_str_eq(r2.text, FRESH_JSON "0}");
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_stats_unavailable)
+{
+	struct reply r = {0};
+	struct env e;
+
+	env_create(&e, 0);
+	/* Not activated. */
+	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+	/* Activated without STATS_VQ: statsq is not one, even if enabled. */
+	init(&e, BIT(VIRTIO_F_VERSION_1), NRQ);
+	post_stats(&e, boot_stats, ARRAY_SIZE(boot_stats), 0);
+	kick(&e, STATS);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+	/* STATS_VQ negotiated but the queue left disabled. */
+	init(&e, FEAT_ALL, 2);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	ck_assert_uint_eq(r.n, 3);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_reset_answers_pending)
+{
+	struct reply r = {0}, r2 = {0};
+	struct env e;
+	uint16_t head;
+
+	env_create(&e, 0);
+	head = init_with_stats(&e);
+	cfg_wr(&e, 4, 4, 5);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	ck_assert_int_eq(used(&e, STATS, head), 0);
+	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	run_loop(&e);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+	ck_assert_ptr_nonnull(strstr(r.text, "reset"));
+	/* The balloon is empty for the next driver; the host's target stays. */
+	ck_assert_uint_eq(cfg_rd(&e, 4, 4), 0);
+
+	/* The next driver starts from scratch and gets its stats through. */
+	head = init_with_stats(&e);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r2);
+	ck_assert_int_eq(used(&e, STATS, head), 0);
+	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
+	kick(&e, STATS);
+	ck_assert_uint_eq(r2.n, 1);
+	ck_assert_str_eq(r2.text, FRESH_JSON "0}");
+	ck_assert_uint_eq(r.n, 1);
+	env_destroy(&e);
+}
+END_TEST
+
+static void *vcpu_resets(void *arg)
+{
+	wr(arg, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	return NULL;
+}
+
+START_TEST(test_reset_from_vcpu_thread)
+{
+	struct reply r = {0};
+	pthread_t t;
+	struct env e;
+
+	/* As in the VMM: the loop is thread-aware, and a vCPU thread resets the device. */
+	ck_assert_int_eq(evthread_use_pthreads(), 0);
+	env_create(&e, 0);
+	init_with_stats(&e);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	ck_assert_int_eq(pthread_create(&t, NULL, vcpu_resets, &e), 0);
+	/* The loop sleeps until the reset wakes it up; the reply comes from the loop thread. */
+	while (r.n == 0)
+		ck_assert_int_ge(event_base_loop(e.eb, EVLOOP_ONCE), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_ptr_nonnull(strstr(r.text, "reset"));
+	env_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_destroy_answers_pending)
+{
+	struct reply r = {0};
+	struct env e;
+
+	env_create(&e, 0);
+	init_with_stats(&e);
+	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	ck_assert_uint_eq(r.n, 0);
+	env_destroy(&e);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
+}
+END_TEST
+
+START_TEST(test_second_stats_buffer_returned)
+{
+	struct reply r = {0};
+	struct env e;
+	uint16_t head, extra;
+
+	env_create(&e, 0);
+	head = init_with_stats(&e);
+	/* A buggy driver adds a second buffer while the device holds one: it comes back. */
+	extra = add(&e, STATS, &(struct virtq_buf){.gpa = STATS_GPA + 0x800, .len = 20}, 1);
+	kick(&e, STATS);
+	ck_assert_int_eq(used(&e, STATS, extra), 0);
+	/* The held one still serves. */
+	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	ck_assert_int_eq(used(&e, STATS, head), 0);
+	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
+	kick(&e, STATS);
+	ck_assert_str_eq(r.text, FRESH_JSON "0}");
+	ck_assert_uint_eq(status(&e), S_LIVE);
+	env_destroy(&e);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("virtio_balloon");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_device_identity);
+	tcase_add_test(tc, test_inflate_frees_pages);
+	tcase_add_test(tc, test_invalid_pfns_skipped);
+	tcase_add_test(tc, test_deflate_validates_and_keeps_pages);
+	tcase_add_test(tc, test_malformed_chains);
+	tcase_add_test(tc, test_config_access_widths);
+	tcase_add_test(tc, test_balloon_command);
+	tcase_add_test(tc, test_stats_round_trip);
+	tcase_add_test(tc, test_stats_requests_share_a_round_trip);
+	tcase_add_test(tc, test_stats_before_first_buffer);
+	tcase_add_test(tc, test_stats_timeout);
+	tcase_add_test(tc, test_stats_unavailable);
+	tcase_add_test(tc, test_reset_answers_pending);
+	tcase_add_test(tc, test_reset_from_vcpu_thread);
+	tcase_add_test(tc, test_destroy_answers_pending);
+	tcase_add_test(tc, test_second_stats_buffer_returned);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return testutil_run(suite());
+}
