@@ -103,16 +103,24 @@ static int check_memory(const struct vm_config *cfg, const struct logger *lg)
 	return 0;
 }
 
+/* xAPIC ids (and the MADT) stop at 254 usable CPUs; KVM may allow fewer. */
+static int check_cpus(struct vm *vm)
+{
+	unsigned max = MIN(vm->kvm.max_vcpus, 254u);
+
+	if (vm->cfg->cpus > max) {
+		log_err(vm->log, "--cpus %u is more than this host's KVM allows (%u)", vm->cfg->cpus,
+			max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int create_vcpus(struct vm *vm, const struct vcpu_boot *boot)
 {
 	unsigned n = vm->cfg->cpus;
-	unsigned max = MIN(vm->kvm.max_vcpus, 254u);
 	int ret;
 
-	if (n > max) {
-		log_err(vm->log, "--cpus %u is more than this host's KVM allows (%u)", n, max);
-		return -EINVAL;
-	}
 	vm->vcpus = calloc(n, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return -ENOMEM;
@@ -231,6 +239,9 @@ int run_vm(const struct vm_config *cfg, struct logger *lg, enum vm_exit_reason *
 	ret = vm_create(vm, cfg, lg);
 	if (ret < 0)
 		goto out_free;
+	ret = check_cpus(vm);
+	if (ret < 0)
+		goto out;
 	ret = setup_signals(&rc);
 	if (ret < 0) {
 		log_err(lg, "cannot set up signal handling: %s", strerror(-ret));

@@ -1,0 +1,458 @@
+/*
+ * One jailed child process per device. The child is made with a raw clone(2) (as minijail
+ * does) so that it is PID 1 of a new PID namespace while its parent still sees and reaps it
+ * directly; the VMM has no other thread at that point, so the copied process is consistent.
+ * The child never returns into the VMM's code: it serves its device and leaves through
+ * _exit(2) - it is the one place besides main() that ends a process, because it is that
+ * process's main.
+ */
+#include "sandbox/sandbox.h"
+#include "core/log.h"
+#include "core/vm.h"
+#include "sandbox/builtin_policies.h"
+#include "sandbox/jail.h"
+#include "sandbox/policy.h"
+#include "sandbox/proxy.h"
+
+#include <event2/event.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <ucontext.h>
+
+/* The control socket's fixed number in a child, so the SIGSYS handler can reach it. */
+#define CHILD_CTL_FD	  1000
+#define CHILD_NOFILE	  1024
+#define READY_TIMEOUT_MS  10000
+#define REAP_GRACE_MS	  200
+
+struct child_ctx {
+	struct vm *vm;
+	struct device *dev;
+	const struct sandbox_opts *o;
+	scmp_filter_ctx filter;
+	int io_sock;
+	int userns_pipe; /* read end: the parent has written our uid/gid maps when it closes */
+};
+
+int sandbox_prepare(const struct sandbox_opts *o, const struct logger *lg)
+{
+	struct stat st;
+
+	if (stat(o->pivot_root, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			log_err(lg, "--pivot-root %s is not a directory", o->pivot_root);
+			return -ENOTDIR;
+		}
+		return 0;
+	}
+	if (errno != ENOENT || mkdir(o->pivot_root, 0755) < 0) {
+		int e = errno;
+
+		log_err(lg, "the sandbox needs the empty directory %s and it cannot be created: %s "
+			    "(create it, pass --pivot-root DIR, or use --disable-sandbox)",
+			o->pivot_root, strerror(e));
+		return -e;
+	}
+	log_info(lg, "created %s, the empty root directory of sandboxed devices", o->pivot_root);
+	return 0;
+}
+
+int sandbox_drop_caps(void)
+{
+	return jail_drop_caps();
+}
+
+/*
+ * Reports the syscall seccomp refused, then dies of SIGSYS as if there were no handler. A
+ * device process is PID 1 of its namespace, which ignores signals it sends itself, so it
+ * cannot simply re-raise SIGSYS. Instead it repeats the refused syscall with the very same
+ * arguments: the filter refuses it again, and because SIGSYS is blocked inside this handler
+ * the kernel forces the default action, which kills even a namespace's init.
+ */
+static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
+{
+	const ucontext_t *uc = ucv;
+	const greg_t *r = uc->uc_mcontext.gregs;
+	struct {
+		struct proxy_cmd_hdr h;
+		int nr;
+	} m = { { PROXY_ID_SIGSYS, sizeof(int) }, si->si_syscall };
+
+	(void)sig;
+	if (write(CHILD_CTL_FD, &m, sizeof(m)) < 0)
+		(void)0;
+	syscall(si->si_syscall, r[REG_RDI], r[REG_RSI], r[REG_RDX], r[REG_R10], r[REG_R8],
+		r[REG_R9]);
+	/* Not reached unless the filter changed its mind: leave anyway. */
+	syscall(SYS_exit_group, 128 + SIGSYS);
+}
+
+static int policy_filter(const struct device *dev, const struct sandbox_opts *o,
+			 const struct logger *lg, scmp_filter_ctx *filter)
+{
+	struct policy_opts po = {
+		.def = o->log_failures ? POLICY_DEFAULT_LOG : POLICY_DEFAULT_TRAP,
+		.resolve = o->policy_dir ? policy_resolve_dir : policy_resolve_table,
+		.resolve_ctx = o->policy_dir ? (void *)o->policy_dir : (void *)builtin_policies,
+	};
+	char name[64], err[512];
+	int ret;
+
+	snprintf(name, sizeof(name), "%s.policy", dev->policy);
+	ret = policy_compile(name, &po, filter, err, sizeof(err));
+	if (ret < 0)
+		log_err(lg, "%s: cannot load seccomp policy %s%s%s: %s", dev->name, name,
+			o->policy_dir ? " from " : "", o->policy_dir ? o->policy_dir : "", err);
+	return ret;
+}
+
+static int child_ready(void *arg)
+{
+	struct child_ctx *c = arg;
+	struct proxy_msg m = { .op = PROXY_READY };
+	struct sigaction sa = { .sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO };
+	int ret;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		return -errno;
+	ret = seccomp_load(c->filter);
+	if (ret < 0)
+		return ret;
+	if (send(c->io_sock, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+		return -errno;
+#ifdef CROSVM_TEST_HOOKS
+	if (c->o->violation_device && strcmp(c->o->violation_device, c->dev->name) == 0) {
+		log_info(c->vm->log, "%s: test hook: calling getppid(2), which no policy allows",
+			 c->dev->name);
+		syscall(SYS_getppid);
+	}
+#endif
+	return 0;
+}
+
+static int child_setup(struct child_ctx *c, int ctl_sock)
+{
+	struct device *dev = c->dev;
+	struct fd_list keep = { .nr = 0 };
+	char byte;
+	int ret;
+
+	if (dup2(ctl_sock, CHILD_CTL_FD) < 0)
+		return -errno;
+	ret = fd_list_add(&keep, STDERR_FILENO);
+	if (ret == 0)
+		ret = fd_list_add(&keep, c->io_sock);
+	if (ret == 0)
+		ret = fd_list_add(&keep, CHILD_CTL_FD);
+	if (ret == 0)
+		ret = fd_list_add(&keep, c->userns_pipe);
+	if (ret == 0 && dev->ops->fds)
+		ret = dev->ops->fds(dev->priv, &keep);
+	if (ret < 0)
+		return ret;
+	ret = jail_close_fds(&keep);
+	if (ret < 0)
+		return ret;
+	if (c->userns_pipe >= 0) {
+		/* Wait until the parent has mapped our ids (EOF on the pipe). */
+		while (read(c->userns_pipe, &byte, 1) < 0 && errno == EINTR)
+			;
+		close(c->userns_pipe);
+		c->userns_pipe = -1;
+	}
+	ret = jail_pivot_root(c->o->pivot_root);
+	if (ret == 0)
+		ret = jail_limit_fds(CHILD_NOFILE);
+	if (ret == 0)
+		ret = jail_drop_caps();
+	if (ret == 0)
+		ret = jail_no_new_privs();
+	return ret;
+}
+
+static void child_main(struct child_ctx *c, int ctl_sock)
+{
+	struct device *dev = c->dev;
+	struct proxy_msg fail = { .op = PROXY_FAILED };
+	struct event_base *eb = NULL;
+	int ret;
+
+	/* Die with the VMM, whatever way it goes. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	snprintf(c->vm->log->tag, sizeof(c->vm->log->tag), "crosvm %s", dev->name);
+	c->vm->log->to_syslog = false;
+	prctl(PR_SET_NAME, dev->name, 0, 0, 0);
+	ret = child_setup(c, ctl_sock);
+	if (ret < 0) {
+		log_err(c->vm->log, "cannot enter the sandbox: %s", strerror(-ret));
+		goto fail;
+	}
+	eb = event_base_new();
+	if (!eb) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	if (dev->ops->start) {
+		ret = dev->ops->start(dev->priv, eb);
+		if (ret < 0) {
+			log_err(c->vm->log, "cannot start: %s", strerror(-ret));
+			goto fail;
+		}
+	}
+	ret = proxy_serve(dev, c->io_sock, CHILD_CTL_FD, eb, child_ready, c);
+	if (ret < 0)
+		log_err(c->vm->log, "device process failed: %s", strerror(-ret));
+	if (dev->ops->stop)
+		dev->ops->stop(dev->priv);
+	_exit(ret < 0 ? 1 : 0);
+fail:
+	fail.val = -ret;
+	send(c->io_sock, &fail, sizeof(fail), MSG_NOSIGNAL);
+	_exit(1);
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = write_full(fd, text, strlen(text));
+	close(fd);
+	return ret;
+}
+
+/* Maps the child's root to our unprivileged uid/gid (user namespace case). */
+static int map_ids(pid_t pid)
+{
+	char path[64], map[64];
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
+	ret = write_file(path, "deny");
+	if (ret < 0)
+		return ret;
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	snprintf(map, sizeof(map), "0 %u 1\n", getuid());
+	ret = write_file(path, map);
+	if (ret < 0)
+		return ret;
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+	snprintf(map, sizeof(map), "0 %u 1\n", getgid());
+	return write_file(path, map);
+}
+
+static int wait_ready(struct vm *vm, struct device *dev, int io_sock)
+{
+	struct pollfd pfd = { .fd = io_sock, .events = POLLIN };
+	struct proxy_msg m;
+	int r;
+
+	do {
+		r = poll(&pfd, 1, READY_TIMEOUT_MS);
+	} while (r < 0 && errno == EINTR);
+	if (r == 0) {
+		log_err(vm->log, "%s: the device process did not start in time", dev->name);
+		return -ETIMEDOUT;
+	}
+	if (recv(io_sock, &m, sizeof(m), 0) != (ssize_t)sizeof(m)) {
+		log_err(vm->log, "%s: the device process died while starting", dev->name);
+		return -EPIPE;
+	}
+	if (m.op != PROXY_READY) {
+		log_err(vm->log, "%s: the device process could not start: %s", dev->name,
+			strerror(m.val));
+		return m.val ? -m.val : -EIO;
+	}
+	return 0;
+}
+
+int sandbox_fork_device(struct vm *vm, struct device *dev, const struct sandbox_opts *o)
+{
+	int io[2] = { -1, -1 }, ctl[2] = { -1, -1 }, up[2] = { -1, -1 };
+	struct child_ctx c = { .vm = vm, .dev = dev, .o = o, .userns_pipe = -1 };
+	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD;
+	bool userns = geteuid() != 0;
+	struct proxy *p = NULL;
+	pid_t pid;
+	int ret;
+
+	ret = policy_filter(dev, o, vm->log, &c.filter);
+	if (ret < 0)
+		return ret;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, io) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0 ||
+	    (userns && pipe2(up, O_CLOEXEC) < 0)) {
+		ret = -errno;
+		goto out;
+	}
+	if (userns)
+		flags |= CLONE_NEWUSER;
+	/* No other thread exists yet, so a raw clone copies a consistent process. */
+	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	if (pid < 0) {
+		ret = -errno;
+		log_err(vm->log, "%s: cannot create the device process: %s", dev->name,
+			strerror(-ret));
+		goto out;
+	}
+	if (pid == 0) {
+		c.io_sock = io[1];
+		c.userns_pipe = up[0];
+		child_main(&c, ctl[1]);
+	}
+	close_fd(&io[1]);
+	close_fd(&ctl[1]);
+	close_fd(&up[0]);
+	dev->pid = pid;
+	if (userns) {
+		ret = map_ids(pid);
+		close_fd(&up[1]);
+		if (ret < 0) {
+			log_err(vm->log, "%s: cannot map ids into the user namespace: %s",
+				dev->name, strerror(-ret));
+			goto out;
+		}
+	}
+	ret = wait_ready(vm, dev, io[0]);
+	if (ret < 0)
+		goto out;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = proxy_init(p, dev, io[0], ctl[0], &vm->stopping, vm->log);
+	if (ret < 0)
+		goto out;
+	io[0] = ctl[0] = -1;
+	ret = proxy_start(p, vm->eb);
+	if (ret < 0)
+		goto out;
+	dev->proxy = p;
+	p = NULL;
+	log_debug(vm->log, "%s: running in process %d", dev->name, dev->pid);
+out:
+	if (p) {
+		if (p->io_sock >= 0 || p->ctl_sock >= 0)
+			proxy_destroy(p);
+		free(p);
+	}
+	seccomp_release(c.filter);
+	close_fd(&io[0]);
+	close_fd(&io[1]);
+	close_fd(&ctl[0]);
+	close_fd(&ctl[1]);
+	close_fd(&up[0]);
+	close_fd(&up[1]);
+	return ret;
+}
+
+static struct device *device_of_pid(struct vm *vm, pid_t pid)
+{
+	for (unsigned i = 0; i < vm->nr_devs; i++)
+		if (vm->devs[i]->pid == pid)
+			return vm->devs[i];
+	return NULL;
+}
+
+static void report_death(struct vm *vm, struct device *dev, int status)
+{
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		int nr = dev->proxy ? dev->proxy->sigsys_nr : -1;
+
+		if (sig == SIGSYS && nr >= 0) {
+			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
+
+			log_err(vm->log, "device %s (pid %d) was killed by signal %d (SIGSYS): "
+					 "seccomp refused syscall %d (%s)",
+				dev->name, dev->pid, sig, nr, name ? name : "unknown");
+			free(name);
+		} else {
+			const char *abbrev = sigabbrev_np(sig);
+
+			log_err(vm->log, "device %s (pid %d) was killed by signal %d (SIG%s: %s)",
+				dev->name, dev->pid, sig, abbrev ? abbrev : "?", strsignal(sig));
+		}
+	} else {
+		log_err(vm->log, "device %s (pid %d) exited with status %d", dev->name, dev->pid,
+			WEXITSTATUS(status));
+	}
+}
+
+void sandbox_reap(struct vm *vm)
+{
+	for (;;) {
+		struct device *dev;
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+
+		if (pid <= 0)
+			break;
+		if (!WIFEXITED(status) && !WIFSIGNALED(status))
+			continue;
+		dev = device_of_pid(vm, pid);
+		if (!dev)
+			continue;
+		if (dev->proxy)
+			proxy_drain(dev->proxy);
+		if (!atomic_load(&vm->stopping)) {
+			report_death(vm, dev, status);
+			vm_request_exit(vm, VM_EXIT_CRASH);
+		}
+		dev->pid = 0;
+	}
+}
+
+void sandbox_shutdown(struct vm *vm)
+{
+	struct timespec start, now;
+	bool left;
+
+	/* Closing the proxy sockets tells each child to stop its device and exit. */
+	for (unsigned i = 0; i < vm->nr_devs; i++) {
+		struct device *dev = vm->devs[i];
+
+		if (dev->proxy) {
+			proxy_destroy(dev->proxy);
+			free(dev->proxy);
+			dev->proxy = NULL;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		left = false;
+		sandbox_reap(vm);
+		for (unsigned i = 0; i < vm->nr_devs; i++)
+			left |= vm->devs[i]->pid > 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!left || (now.tv_sec - start.tv_sec) * 1000 +
+					     (now.tv_nsec - start.tv_nsec) / 1000000 >
+				     REAP_GRACE_MS)
+			break;
+		usleep(5000);
+	}
+	for (unsigned i = 0; i < vm->nr_devs; i++) {
+		struct device *dev = vm->devs[i];
+
+		if (dev->pid > 0) {
+			kill(dev->pid, SIGKILL);
+			waitpid(dev->pid, NULL, 0);
+			dev->pid = 0;
+		}
+	}
+}
