@@ -101,6 +101,19 @@ static int parse_args(const struct client_cmd *cc, int argc, char **argv, struct
 	return 0;
 }
 
+static int append_newline(char **line)
+{
+	size_t n = strlen(*line);
+	char *p = realloc(*line, n + 2);
+
+	if (!p)
+		return -ENOMEM;
+	p[n] = '\n';
+	p[n + 1] = '\0';
+	*line = p;
+	return 0;
+}
+
 static int send_all(int fd, const char *buf, size_t len)
 {
 	ssize_t n;
@@ -240,9 +253,13 @@ int control_client_main(int argc, char **argv, const struct logger *lg)
 		r = -EIO;
 		goto out;
 	}
-	r = send_all(fd, line, strlen(line));
+	/*
+	 * One send for the request and its newline: the VM may act on the request (stop) and
+	 * close the connection before a second send, which would then fail with EPIPE.
+	 */
+	r = append_newline(&line);
 	if (r == 0)
-		r = send_all(fd, "\n", 1);
+		r = send_all(fd, line, strlen(line));
 	if (r < 0) {
 		log_err(lg, "crosvm %s: cannot send the request to %s: %s", cc->name, sock,
 			strerror(-r));

@@ -4,6 +4,8 @@
  */
 #include "virtio/devices.h"
 #include "core/vm.h"
+#include "virtio/balloon.h"
+#include "virtio/blk.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
 
@@ -28,9 +30,20 @@ int virtio_devices_create(struct vm *vm)
 	const struct vm_config *cfg = vm->cfg;
 	const struct virtio_dev_ops *ops;
 	struct device *d;
+	char label[32];
 	void *dev;
 	int ret;
 
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		ret = virtio_blk_create(&cfg->disks[i], vm->log, &ops, &dev);
+		if (ret < 0)
+			return ret;
+		snprintf(label, sizeof(label), "virtio-blk%u", i);
+		ret = plug(vm, ops, dev, label, &vm->disks[i]);
+		if (ret < 0)
+			return ret;
+		vm->nr_disks = i + 1;
+	}
 	if (!cfg->no_rng) {
 		ret = virtio_rng_create(vm->log, &ops, &dev);
 		if (ret < 0) {
@@ -38,6 +51,16 @@ int virtio_devices_create(struct vm *vm)
 			return ret;
 		}
 		ret = plug(vm, ops, dev, "virtio-rng", &d);
+		if (ret < 0)
+			return ret;
+	}
+	if (!cfg->no_balloon) {
+		ret = virtio_balloon_create(&vm->mem, vm->log, &ops, &dev);
+		if (ret < 0) {
+			log_err(vm->log, "virtio-balloon: %s", strerror(-ret));
+			return ret;
+		}
+		ret = plug(vm, ops, dev, "virtio-balloon", &vm->balloon);
 		if (ret < 0)
 			return ret;
 	}
