@@ -24,7 +24,8 @@ import zlib
 QEMU = "qemu-system-x86_64"
 
 # Every guest the build produces, and the three images of each.
-GUEST_NAMES = ("bootinfo", "smp", "irq", "demo", "acpi", "fault", "pci")
+GUEST_NAMES = ("bootinfo", "smp", "irq", "demo", "acpi", "fault", "pci", "virtio_rng", "virtio_blk",
+               "balloon", "acpi_events", "ticker")
 IMAGE_KINDS = ("elf", "vmlinux", "bzImage")
 
 # Guest memory layout facts (test/guests/lib/memlayout.h, tools/mkbzimage.c).

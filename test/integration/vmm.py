@@ -1,0 +1,154 @@
+"""Runs the real crosvm binary on the test guests (stdlib only).
+
+The tests use run_crosvm() for a VM that runs to its end and spawn_crosvm() for one they
+interact with (serial console on stdin/stdout, control socket). Both add --no-syslog and
+--extended-status so the VM's outcome is the exit status.
+"""
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+import guestlib
+
+CROSVM = os.environ.get("CROSVM") or os.path.join(
+    os.environ.get("BUILD_DIR", "build"), "crosvm")
+
+STATUS_STOP = 0
+STATUS_RESET = 32
+STATUS_CRASH = 33
+STATUS_PANIC = 34
+STATUS_INVALID = 35
+
+SANITIZER_MARKERS = ("AddressSanitizer", "UndefinedBehaviorSanitizer", "runtime error:",
+                     "LeakSanitizer")
+
+
+def guest(name, kind="elf"):
+    return guestlib.guest_path(name, kind)
+
+
+def command(kernel, *opts, sandbox=True, extended=True, global_opts=()):
+    cmd = [CROSVM, "--no-syslog"]
+    if extended:
+        cmd.append("--extended-status")
+    cmd += list(global_opts)
+    cmd.append("run")
+    if not sandbox:
+        cmd.append("--disable-sandbox")
+    cmd += [str(o) for o in opts]
+    if kernel is not None:
+        cmd.append(str(kernel))
+    return cmd
+
+
+class Run:
+    """The outcome of one VM: status, guest output (stdout), log (stderr), parsed results."""
+
+    def __init__(self, status, out, err):
+        self.status = status
+        self.out = out
+        self.err = err
+        self.results = guestlib.parse_results(out)
+
+    def __repr__(self):
+        return "Run(status=%r)\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
+            self.status, self.out[-4000:], self.err[-4000:])
+
+
+def run_crosvm(kernel, *opts, sandbox=True, extended=True, timeout=60, input=None,
+               global_opts=()):
+    """Runs a VM to its end. Raises TimeoutError (after killing it) if it does not end."""
+    cmd = command(kernel, *opts, sandbox=sandbox, extended=extended, global_opts=global_opts)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if input is not None else
+                            subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(input=input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise TimeoutError("crosvm did not end within %ss: %s\n%s\n%s" % (
+            timeout, " ".join(cmd), out.decode(errors="replace")[-3000:],
+            err.decode(errors="replace")[-3000:]))
+    return Run(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+def spawn_crosvm(kernel, *opts, sandbox=True, extended=True, global_opts=()):
+    """Starts a VM whose COM1 is the returned Session's stdin/stdout."""
+    return guestlib.Session(command(kernel, *opts, sandbox=sandbox, extended=extended,
+                                    global_opts=global_opts))
+
+
+def children(pid):
+    """The pids of the direct children of pid."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def proc_status(pid):
+    """/proc/<pid>/status as a dict."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            out[key] = value.strip()
+    return out
+
+
+def wait_for(predicate, timeout=10, interval=0.02):
+    """Polls predicate() until it is truthy; returns its value or raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met within %ss" % timeout)
+        time.sleep(interval)
+
+
+def control(socket_path, *args, timeout=30):
+    """Runs `crosvm <args> SOCKET`; returns (status, stdout, stderr)."""
+    proc = subprocess.run([CROSVM, "--no-syslog"] + [str(a) for a in args] + [socket_path],
+                          capture_output=True, timeout=timeout)
+    return proc.returncode, proc.stdout.decode(errors="replace"), \
+        proc.stderr.decode(errors="replace")
+
+
+def no_sanitizer_report(testcase, text):
+    for marker in SANITIZER_MARKERS:
+        testcase.assertNotIn(marker, text)
+
+
+class TempDir:
+    """A temporary directory removed at the end (usable as a context manager)."""
+
+    def __init__(self):
+        self._td = tempfile.TemporaryDirectory(prefix="crosvm-test-")
+        self.path = self._td.name
+
+    def join(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._td.cleanup()
+
+
+def kill_tree(session):
+    """Kills a spawned VM and any device process it left (test cleanup)."""
+    pid = session.proc.pid
+    for child in children(pid):
+        try:
+            os.kill(child, signal.SIGKILL)
+        except OSError:
+            pass
+    session.close()
