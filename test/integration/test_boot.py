@@ -4,7 +4,12 @@ Every VM test runs twice: sandboxed (the default) and with --disable-sandbox.
 """
 
 import os
+import pty
+import select
+import signal
 import subprocess
+import termios
+import time
 import unittest
 
 import guestlib
@@ -203,6 +208,65 @@ class BootTests:
                 p = subprocess.run(["iasl", "-d", td.join(t)], capture_output=True,
                                    text=True, cwd=td.path)
                 self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+
+class Terminal(unittest.TestCase):
+    """The console's terminal is raw while the VM runs and restored on every exit path."""
+
+    def spawn_on_pty(self, *opts):
+        master, slave = pty.openpty()
+        self.addCleanup(os.close, master)
+        self.addCleanup(os.close, slave)
+        self.before = termios.tcgetattr(slave)
+        self.assertTrue(self.before[3] & termios.ICANON)
+        proc = subprocess.Popen(vmm.command(guest("demo"), *opts), stdin=slave, stdout=slave,
+                                stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        return proc, master, slave
+
+    def read_until(self, master, text, timeout=30):
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while text not in buf:
+            left = deadline - time.monotonic()
+            self.assertGreater(left, 0, "did not see %r in %r" % (text, buf))
+            if select.select([master], [], [], left)[0]:
+                buf += os.read(master, 4096)
+        return buf
+
+    def check_restored(self, slave, before):
+        after = termios.tcgetattr(slave)
+        self.assertEqual(after[3] & (termios.ICANON | termios.ECHO | termios.ISIG),
+                         before[3] & (termios.ICANON | termios.ECHO | termios.ISIG))
+
+    def test_raw_while_running_restored_on_poweroff(self):
+        proc, master, slave = self.spawn_on_pty()
+        before = self.before
+        self.read_until(master, b"demo> ")
+        self.assertFalse(termios.tcgetattr(slave)[3] & termios.ICANON)
+        # Ctrl-C goes to the guest as a byte, it does not stop the VMM.
+        os.write(master, b"\x03echo alive\n")
+        self.read_until(master, b"alive")
+        self.assertIsNone(proc.poll())
+        os.write(master, b"poweroff\n")
+        self.assertEqual(proc.wait(timeout=30), 0)
+        self.check_restored(slave, before)
+
+    def test_restored_after_sigterm(self):
+        proc, master, slave = self.spawn_on_pty()
+        before = self.before
+        self.read_until(master, b"demo> ")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=30), 0)
+        self.check_restored(slave, before)
+
+    def test_restored_after_guest_reset(self):
+        proc, master, slave = self.spawn_on_pty()
+        before = self.before
+        self.read_until(master, b"demo> ")
+        os.write(master, b"reset\n")
+        self.assertEqual(proc.wait(timeout=30), vmm.STATUS_RESET)
+        self.check_restored(slave, before)
 
 
 class SandboxedBoot(BootTests, unittest.TestCase):
