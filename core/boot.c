@@ -15,11 +15,11 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
-#define DTB_MAX_SIZE 0x4000 /* 16 KiB, as crosvm */
+#define DTB_MAX_SIZE  0x4000 /* 16 KiB, as crosvm */
 #define RNG_SEED_SIZE 32
 
-static const uint16_t com_ports[] = { LAYOUT_PORT_COM1, LAYOUT_PORT_COM2, LAYOUT_PORT_COM3,
-				      LAYOUT_PORT_COM4 };
+static const uint16_t com_ports[] = {LAYOUT_PORT_COM1, LAYOUT_PORT_COM2, LAYOUT_PORT_COM3,
+				     LAYOUT_PORT_COM4};
 
 int boot_build_cmdline(const struct vm_config *cfg, struct cmdline *c)
 {
@@ -106,10 +106,10 @@ static enum boot_protocol proto_of(enum boot_proto_cfg p)
 int boot_setup(struct vm *vm, struct vcpu_boot *boot)
 {
 	const struct vm_config *cfg = vm->cfg;
-	struct boot_config bc = { 0 };
-	struct acpi_params ap = { 0 };
+	struct boot_config bc = {0};
+	struct acpi_params ap = {0};
 	struct kernel_info ki;
-	struct cmdline cl = { 0 };
+	struct cmdline cl = {0};
 	uint8_t seed[RNG_SEED_SIZE];
 	void *dtb = NULL;
 	int kfd = -1, ifd = -1, ret;
@@ -130,12 +130,13 @@ int boot_setup(struct vm *vm, struct vcpu_boot *boot)
 	}
 
 	ret = cmdline_init(&cl, ki.cmdline_size + 1 < LAYOUT_CMDLINE_MAX ? ki.cmdline_size + 1
-									: LAYOUT_CMDLINE_MAX);
+									 : LAYOUT_CMDLINE_MAX);
 	if (ret < 0)
 		goto out;
 	ret = boot_build_cmdline(cfg, &cl);
 	if (ret < 0) {
-		log_err(vm->log, "the kernel command line is too long (the kernel accepts %u bytes)",
+		log_err(vm->log,
+			"the kernel command line is too long (the kernel accepts %u bytes)",
 			ki.cmdline_size);
 		ret = -EINVAL;
 		goto out;
@@ -158,10 +159,10 @@ int boot_setup(struct vm *vm, struct vcpu_boot *boot)
 	}
 
 	if (cfg->dump_dtb) {
-		struct fdt_params fp = { .mem = &vm->mem,
-					 .cmdline = cl.buf,
-					 .initrd_gpa = bc.initrd_gpa,
-					 .initrd_size = bc.initrd_size };
+		struct fdt_params fp = {.mem = &vm->mem,
+					.cmdline = cl.buf,
+					.initrd_gpa = bc.initrd_gpa,
+					.initrd_size = bc.initrd_size};
 		size_t len = 0;
 
 		dtb = calloc(1, DTB_MAX_SIZE);
@@ -190,12 +191,11 @@ int boot_setup(struct vm *vm, struct vcpu_boot *boot)
 	bc.rng_seed_size = sizeof(seed);
 
 	if (ki.kind == KERNEL_PVH) {
-		*boot = (struct vcpu_boot){ .mode = VCPU_BOOT_PVH32, .entry = ki.entry };
+		*boot = (struct vcpu_boot){.mode = VCPU_BOOT_PVH32, .entry = ki.entry};
 		ret = pvh_write(&vm->mem, &bc, &boot->start_info);
 	} else {
-		*boot = (struct vcpu_boot){ .mode = VCPU_BOOT_LONG64,
-					    .entry = ki.entry,
-					    .zero_page = LAYOUT_ZERO_PAGE };
+		*boot = (struct vcpu_boot){
+			.mode = VCPU_BOOT_LONG64, .entry = ki.entry, .zero_page = LAYOUT_ZERO_PAGE};
 		ret = boot_params_write(&vm->mem, &ki, &bc, vm->log);
 	}
 	if (ret < 0)

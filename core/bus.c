@@ -5,7 +5,7 @@
 
 int bus_init(struct bus *b, const char *name)
 {
-	*b = (struct bus){ .name = name };
+	*b = (struct bus){.name = name};
 	return -pthread_rwlock_init(&b->lock, NULL);
 }
 
@@ -60,7 +60,7 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len, bus_handler_fn fn, 
 		b->cap = cap;
 	}
 	memmove(&b->ranges[i + 1], &b->ranges[i], (b->nr - i) * sizeof(b->ranges[0]));
-	b->ranges[i] = (struct bus_range){ base, len, fn, ctx, name };
+	b->ranges[i] = (struct bus_range){base, len, fn, ctx, name};
 	b->nr++;
 out:
 	pthread_rwlock_unlock(&b->lock);

@@ -33,54 +33,54 @@ enum {
 };
 
 static const struct option run_options[] = {
-	{ "mem", required_argument, NULL, 'm' },
-	{ "cpus", required_argument, NULL, 'c' },
-	{ "initrd", required_argument, NULL, 'i' },
-	{ "params", required_argument, NULL, 'p' },
-	{ "serial", required_argument, NULL, OPT_SERIAL },
-	{ "disable-sandbox", no_argument, NULL, OPT_DISABLE_SANDBOX },
-	{ "no-i8042", no_argument, NULL, OPT_NO_I8042 },
-	{ "no-rtc", no_argument, NULL, OPT_NO_RTC },
-	{ "no-rng", no_argument, NULL, OPT_NO_RNG },
-	{ "no-balloon", no_argument, NULL, OPT_NO_BALLOON },
-	{ "dump-device-tree-blob", required_argument, NULL, OPT_DUMP_DTB },
-	{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
-	{ "block", required_argument, NULL, 'b' },
-	{ "root", required_argument, NULL, 'r' },
-	{ "rwroot", required_argument, NULL, OPT_RWROOT },
-	{ "disk", required_argument, NULL, 'd' },
-	{ "rwdisk", required_argument, NULL, OPT_RWDISK },
-	{ "socket", required_argument, NULL, 's' },
-	{ "seccomp-policy-dir", required_argument, NULL, OPT_SECCOMP_DIR },
-	{ "seccomp-log-failures", no_argument, NULL, OPT_SECCOMP_LOG },
-	{ "pivot-root", required_argument, NULL, OPT_PIVOT_ROOT },
-	{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
-	{ "hypervisor", required_argument, NULL, OPT_HYPERVISOR },
-	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
+	{"mem", required_argument, NULL, 'm'},
+	{"cpus", required_argument, NULL, 'c'},
+	{"initrd", required_argument, NULL, 'i'},
+	{"params", required_argument, NULL, 'p'},
+	{"serial", required_argument, NULL, OPT_SERIAL},
+	{"disable-sandbox", no_argument, NULL, OPT_DISABLE_SANDBOX},
+	{"no-i8042", no_argument, NULL, OPT_NO_I8042},
+	{"no-rtc", no_argument, NULL, OPT_NO_RTC},
+	{"no-rng", no_argument, NULL, OPT_NO_RNG},
+	{"no-balloon", no_argument, NULL, OPT_NO_BALLOON},
+	{"dump-device-tree-blob", required_argument, NULL, OPT_DUMP_DTB},
+	{"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
+	{"block", required_argument, NULL, 'b'},
+	{"root", required_argument, NULL, 'r'},
+	{"rwroot", required_argument, NULL, OPT_RWROOT},
+	{"disk", required_argument, NULL, 'd'},
+	{"rwdisk", required_argument, NULL, OPT_RWDISK},
+	{"socket", required_argument, NULL, 's'},
+	{"seccomp-policy-dir", required_argument, NULL, OPT_SECCOMP_DIR},
+	{"seccomp-log-failures", no_argument, NULL, OPT_SECCOMP_LOG},
+	{"pivot-root", required_argument, NULL, OPT_PIVOT_ROOT},
+	{"boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL},
+	{"hypervisor", required_argument, NULL, OPT_HYPERVISOR},
+	{"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
 #ifdef CROSVM_TEST_HOOKS
-	{ "test-seccomp-violation", required_argument, NULL, OPT_TEST_VIOLATION },
+	{"test-seccomp-violation", required_argument, NULL, OPT_TEST_VIOLATION},
 #endif
-	{ "help", no_argument, NULL, 'h' },
+	{"help", no_argument, NULL, 'h'},
 	/* crosvm options this build does not implement: refused by name. */
-	{ "net", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "vsock", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "cid", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "shared-dir", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "gdb", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "tap-name", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "tap-fd", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "bios", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "pmem", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "gpu", optional_argument, NULL, OPT_UNSUPPORTED },
-	{ "vfio", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "vhost-user", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "hugepages", no_argument, NULL, OPT_UNSUPPORTED },
-	{ "restore", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "suspended", no_argument, NULL, OPT_UNSUPPORTED },
-	{ "protected-vm", no_argument, NULL, OPT_UNSUPPORTED },
-	{ "irqchip", required_argument, NULL, OPT_UNSUPPORTED },
-	{ "split-irqchip", no_argument, NULL, OPT_UNSUPPORTED },
-	{ NULL, 0, NULL, 0 },
+	{"net", required_argument, NULL, OPT_UNSUPPORTED},
+	{"vsock", required_argument, NULL, OPT_UNSUPPORTED},
+	{"cid", required_argument, NULL, OPT_UNSUPPORTED},
+	{"shared-dir", required_argument, NULL, OPT_UNSUPPORTED},
+	{"gdb", required_argument, NULL, OPT_UNSUPPORTED},
+	{"tap-name", required_argument, NULL, OPT_UNSUPPORTED},
+	{"tap-fd", required_argument, NULL, OPT_UNSUPPORTED},
+	{"bios", required_argument, NULL, OPT_UNSUPPORTED},
+	{"pmem", required_argument, NULL, OPT_UNSUPPORTED},
+	{"gpu", optional_argument, NULL, OPT_UNSUPPORTED},
+	{"vfio", required_argument, NULL, OPT_UNSUPPORTED},
+	{"vhost-user", required_argument, NULL, OPT_UNSUPPORTED},
+	{"hugepages", no_argument, NULL, OPT_UNSUPPORTED},
+	{"restore", required_argument, NULL, OPT_UNSUPPORTED},
+	{"suspended", no_argument, NULL, OPT_UNSUPPORTED},
+	{"protected-vm", no_argument, NULL, OPT_UNSUPPORTED},
+	{"irqchip", required_argument, NULL, OPT_UNSUPPORTED},
+	{"split-irqchip", no_argument, NULL, OPT_UNSUPPORTED},
+	{NULL, 0, NULL, 0},
 };
 
 void cli_run_usage(FILE *f)
@@ -96,11 +96,14 @@ void cli_run_usage(FILE *f)
 		"  -i, --initrd PATH           initial ramdisk\n"
 		"  -p, --params TEXT           extra kernel command line (repeatable)\n"
 		"  --serial type=T[,num=N][,path=P][,console][,stdin][,earlycon]\n"
-		"                              configure COM1-COM4 (T: stdout, file, sink, syslog);\n"
+		"                              configure COM1-COM4 (T: stdout, file, sink, "
+		"syslog);\n"
 		"                              default: COM1 = stdout + stdin + console\n"
-		"  -b, --block [path=]P[,ro][,root][,sparse=B][,direct=B][,lock=B][,block-size=N][,id=S]\n"
+		"  -b, --block "
+		"[path=]P[,ro][,root][,sparse=B][,direct=B][,lock=B][,block-size=N][,id=S]\n"
 		"                              virtio-blk disk (repeatable, vda, vdb... in order)\n"
-		"  -r, --root PATH             read-only root disk (deprecated: --block P,ro,root)\n"
+		"  -r, --root PATH             read-only root disk (deprecated: --block "
+		"P,ro,root)\n"
 		"  --rwroot PATH               writable root disk (deprecated: --block P,root)\n"
 		"  -d, --disk PATH             read-only disk (deprecated: --block P,ro)\n"
 		"  --rwdisk PATH               writable disk (deprecated: --block P)\n"
@@ -108,15 +111,20 @@ void cli_run_usage(FILE *f)
 		"  --no-balloon                no virtio-balloon device (on by default)\n"
 		"  --no-i8042                  no i8042 (reset-only keyboard controller)\n"
 		"  --no-rtc                    no CMOS/RTC\n"
-		"  -s, --socket PATH           control socket (a directory gets crosvm-<pid>.sock)\n"
+		"  -s, --socket PATH           control socket (a directory gets "
+		"crosvm-<pid>.sock)\n"
 		"  --disable-sandbox           run every device in the main process, unjailed\n"
-		"  --seccomp-policy-dir DIR    load seccomp policies from DIR instead of the built-in\n"
-		"  --seccomp-log-failures      log seccomp violations instead of killing the device\n"
+		"  --seccomp-policy-dir DIR    load seccomp policies from DIR instead of the "
+		"built-in\n"
+		"  --seccomp-log-failures      log seccomp violations instead of killing the "
+		"device\n"
 		"  --pivot-root DIR            empty directory device processes pivot into\n"
 		"                              (default /var/empty)\n"
-		"  --dump-device-tree-blob PATH  write the device tree passed in setup_data to PATH\n"
+		"  --dump-device-tree-blob PATH  write the device tree passed in setup_data to "
+		"PATH\n"
 		"  --dump-acpi DIR             write the generated ACPI tables to DIR\n"
-		"  --boot-protocol auto|linux|pvh  how to enter an ELF kernel (default auto: PVH if\n"
+		"  --boot-protocol auto|linux|pvh  how to enter an ELF kernel (default auto: PVH "
+		"if\n"
 		"                              the ELF has a PVH note, else the 64-bit entry)\n"
 		"  --hypervisor kvm[device=PATH]   KVM device node (default /dev/kvm)\n"
 		"  -h, --help                  show this help\n");
@@ -162,11 +170,11 @@ int cli_parse_cpus(const char *s, unsigned *n)
 	return 0;
 }
 
-static const char *const serial_flags[] = { "console", "stdin", "earlycon", NULL };
+static const char *const serial_flags[] = {"console", "stdin", "earlycon", NULL};
 
 int cli_parse_serial(const char *s, struct vm_config *cfg, const struct logger *lg)
 {
-	struct serial_config sc = { .type = SERIAL_CFG_SINK };
+	struct serial_config sc = {.type = SERIAL_CFG_SINK};
 	bool have_type = false;
 	uint64_t num = 1;
 	struct kvlist l;
@@ -192,8 +200,9 @@ int cli_parse_serial(const char *s, struct vm_config *cfg, const struct logger *
 			else if (strcmp(it->value, "syslog") == 0)
 				sc.type = SERIAL_CFG_SYSLOG;
 			else {
-				log_err(lg, "--serial: type '%s' is not supported "
-					    "(use stdout, file, sink or syslog)",
+				log_err(lg,
+					"--serial: type '%s' is not supported "
+					"(use stdout, file, sink or syslog)",
 					it->value);
 				goto inval;
 			}
@@ -256,7 +265,7 @@ inval:
 	return -EINVAL;
 }
 
-static const char *const block_flags[] = { "ro", "root", "sparse", "direct", "lock", NULL };
+static const char *const block_flags[] = {"ro", "root", "sparse", "direct", "lock", NULL};
 
 static int add_disk(struct vm_config *cfg, const struct disk_config *d, const struct logger *lg)
 {
@@ -270,7 +279,7 @@ static int add_disk(struct vm_config *cfg, const struct disk_config *d, const st
 
 int cli_parse_block(const char *s, struct vm_config *cfg, const struct logger *lg)
 {
-	struct disk_config d = { .sparse = true, .lock = true, .block_size = 512 };
+	struct disk_config d = {.sparse = true, .lock = true, .block_size = 512};
 	struct kvlist l;
 	int ret;
 
@@ -291,8 +300,9 @@ int cli_parse_block(const char *s, struct vm_config *cfg, const struct logger *l
 				goto inval;
 		} else if (strcmp(it->key, "block-size") == 0 && it->value) {
 			if (parse_u64(it->value, &v) < 0 || v < 512 || v > 65536 || (v & (v - 1))) {
-				log_err(lg, "--block: block-size=%s must be a power of two in "
-					    "512..65536",
+				log_err(lg,
+					"--block: block-size=%s must be a power of two in "
+					"512..65536",
 					it->value);
 				goto inval;
 			}
@@ -349,8 +359,8 @@ inval:
 static int add_simple_disk(struct vm_config *cfg, const char *path, bool ro, bool root,
 			   const struct logger *lg)
 {
-	struct disk_config d = { .ro = ro, .root = root, .sparse = true, .lock = true,
-				 .block_size = 512 };
+	struct disk_config d = {
+		.ro = ro, .root = root, .sparse = true, .lock = true, .block_size = 512};
 
 	if (!*path) {
 		log_err(lg, "disk path is empty");
@@ -569,15 +579,17 @@ int cli_finalize(struct vm_config *cfg, const struct logger *lg)
 	}
 	if (consoles > 1 || stdins > 1 || earlycons > 1) {
 		log_err(lg, "--serial: at most one port may have %s",
-			consoles > 1 ? "console" : stdins > 1 ? "stdin" : "earlycon");
+			consoles > 1 ? "console"
+			: stdins > 1 ? "stdin"
+				     : "earlycon");
 		return -EINVAL;
 	}
 	/* As crosvm: without a console, COM1 (if not configured) is stdout + stdin + console. */
 	if (!consoles && !cfg->serial[0].present)
-		cfg->serial[0] = (struct serial_config){ .present = true,
-							 .type = SERIAL_CFG_STDOUT,
-							 .console = true,
-							 .stdin_ = !stdins };
+		cfg->serial[0] = (struct serial_config){.present = true,
+							.type = SERIAL_CFG_STDOUT,
+							.console = true,
+							.stdin_ = !stdins};
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
 		roots += cfg->disks[i].root;
 	if (roots > 1) {

@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CONFIG_MAX_SERIAL 4
-#define CONFIG_MAX_DISKS  16
+#define CONFIG_MAX_SERIAL      4
+#define CONFIG_MAX_DISKS       16
 #define CONFIG_DEFAULT_MEM_MIB 256
 
 enum serial_out_type {
@@ -32,11 +32,11 @@ struct disk_config {
 	char *path;
 	bool ro;
 	bool root;
-	bool sparse;	  /* default true: discard punches holes */
-	bool direct;	  /* O_DIRECT */
-	bool lock;	  /* default true: advisory lock on the image */
+	bool sparse;	     /* default true: discard punches holes */
+	bool direct;	     /* O_DIRECT */
+	bool lock;	     /* default true: advisory lock on the image */
 	uint32_t block_size; /* default 512 */
-	char id[21];	  /* virtio-blk serial, at most 20 bytes */
+	char id[21];	     /* virtio-blk serial, at most 20 bytes */
 	bool has_id;
 };
 

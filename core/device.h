@@ -61,7 +61,7 @@ struct dev_ops {
 };
 
 struct device {
-	char name[32];	   /* e.g. "serial0", "virtio-blk1": logs and process label */
+	char name[32];	    /* e.g. "serial0", "virtio-blk1": logs and process label */
 	const char *policy; /* seccomp policy name, e.g. "serial_device"; NULL: never sandboxed */
 	const struct dev_ops *ops;
 	void *priv;

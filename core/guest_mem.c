@@ -24,7 +24,7 @@ int guest_mem_create_regions(struct guest_mem *m, const struct guest_region *lay
 	int fd, ret;
 	void *p;
 
-	*m = (struct guest_mem){ .fd = -1 };
+	*m = (struct guest_mem){.fd = -1};
 	if (nr == 0 || nr > GUEST_MEM_MAX_REGIONS)
 		return -EINVAL;
 	for (unsigned i = 0; i < nr; i++) {
@@ -82,9 +82,9 @@ int guest_mem_create(struct guest_mem *m, uint64_t ram_size)
 
 	if (!ram_size || !IS_ALIGNED(ram_size, 4096))
 		return -EINVAL;
-	layout[nr++] = (struct guest_region){ .gpa = 0, .size = low };
+	layout[nr++] = (struct guest_region){.gpa = 0, .size = low};
 	if (ram_size > low)
-		layout[nr++] = (struct guest_region){ .gpa = LAYOUT_4G, .size = ram_size - low };
+		layout[nr++] = (struct guest_region){.gpa = LAYOUT_4G, .size = ram_size - low};
 	return guest_mem_create_regions(m, layout, nr);
 }
 
@@ -93,7 +93,7 @@ void guest_mem_destroy(struct guest_mem *m)
 	if (m->base)
 		munmap(m->base, m->size);
 	close_fd(&m->fd);
-	*m = (struct guest_mem){ .fd = -1 };
+	*m = (struct guest_mem){.fd = -1};
 }
 
 int guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len, void **hva)

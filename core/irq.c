@@ -33,19 +33,20 @@ static int push(struct irq_router *r)
 		return -ENOMEM;
 	for (uint32_t pin = 0; pin < LAYOUT_IOAPIC_PINS; pin++) {
 		if (pin < 16) {
-			/* ISA IRQs reach both the PIC (master/slave) and the IOAPIC, as KVM's default. */
+			/* ISA IRQs reach both the PIC (master/slave) and the IOAPIC, as KVM's
+			 * default. */
 			e[n++] = (struct kvm_irq_routing_entry){
 				.gsi = pin,
 				.type = KVM_IRQ_ROUTING_IRQCHIP,
-				.u.irqchip = { .irqchip = pin < 8 ? KVM_IRQCHIP_PIC_MASTER
-								  : KVM_IRQCHIP_PIC_SLAVE,
-					       .pin = pin % 8 },
+				.u.irqchip = {.irqchip = pin < 8 ? KVM_IRQCHIP_PIC_MASTER
+								 : KVM_IRQCHIP_PIC_SLAVE,
+					      .pin = pin % 8},
 			};
 		}
 		e[n++] = (struct kvm_irq_routing_entry){
 			.gsi = pin,
 			.type = KVM_IRQ_ROUTING_IRQCHIP,
-			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = pin },
+			.u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = pin},
 		};
 	}
 	for (uint32_t gsi = LAYOUT_GSI_MSI_FIRST; gsi < r->next_gsi; gsi++) {
@@ -56,9 +57,9 @@ static int push(struct irq_router *r)
 		e[n++] = (struct kvm_irq_routing_entry){
 			.gsi = gsi,
 			.type = KVM_IRQ_ROUTING_MSI,
-			.u.msi = { .address_lo = (uint32_t)m->addr,
-				   .address_hi = (uint32_t)(m->addr >> 32),
-				   .data = m->data },
+			.u.msi = {.address_lo = (uint32_t)m->addr,
+				  .address_hi = (uint32_t)(m->addr >> 32),
+				  .data = m->data},
 		};
 	}
 	ret = kvm_set_gsi_routing(r->kvm, e, n);
@@ -75,14 +76,13 @@ int irq_alloc_msi_gsi(struct irq_router *r, uint32_t *gsi)
 		ret = -ENOSPC;
 	} else {
 		*gsi = r->next_gsi++;
-		r->msi[*gsi] = (struct irq_msi_route){ .used = true };
+		r->msi[*gsi] = (struct irq_msi_route){.used = true};
 	}
 	pthread_mutex_unlock(&r->lock);
 	return ret;
 }
 
-int irq_msi_route_set(struct irq_router *r, uint32_t gsi, bool valid, uint64_t addr,
-		      uint32_t data)
+int irq_msi_route_set(struct irq_router *r, uint32_t gsi, bool valid, uint64_t addr, uint32_t data)
 {
 	struct irq_msi_route *m;
 	int ret;

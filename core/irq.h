@@ -16,8 +16,8 @@ struct kvm;
 #define IRQ_MAX_GSI 1024
 
 struct irq_msi_route {
-	bool used;	/* allocated */
-	bool valid;	/* has an address/data programmed */
+	bool used;  /* allocated */
+	bool valid; /* has an address/data programmed */
 	uint64_t addr;
 	uint32_t data;
 };
@@ -34,8 +34,7 @@ void irq_router_destroy(struct irq_router *r);
 /* Allocates a GSI for an MSI route (no route until irq_msi_route_set). */
 int irq_alloc_msi_gsi(struct irq_router *r, uint32_t *gsi) MUST_CHECK;
 /* Sets (valid) or clears (!valid) the MSI route of gsi and pushes the table to KVM. */
-int irq_msi_route_set(struct irq_router *r, uint32_t gsi, bool valid, uint64_t addr,
-		      uint32_t data);
+int irq_msi_route_set(struct irq_router *r, uint32_t gsi, bool valid, uint64_t addr, uint32_t data);
 
 /* An eventfd wired to a GSI with KVM_IRQFD (edge: each write is one pulse). */
 int irq_eventfd_create(struct kvm *k, uint32_t gsi, int *fd) MUST_CHECK;

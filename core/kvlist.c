@@ -15,7 +15,7 @@ int kvlist_parse(struct kvlist *l, const char *s, const char *first_key, const c
 {
 	char *p, *save = NULL, *tok;
 
-	*l = (struct kvlist){ 0 };
+	*l = (struct kvlist){0};
 	l->buf = strdup(s ? s : "");
 	if (!l->buf)
 		return -ENOMEM;
@@ -52,7 +52,7 @@ inval:
 void kvlist_free(struct kvlist *l)
 {
 	free(l->buf);
-	*l = (struct kvlist){ 0 };
+	*l = (struct kvlist){0};
 }
 
 int kv_bool(const struct kv_item *it, bool *out)

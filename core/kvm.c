@@ -39,7 +39,7 @@ static int get_supported_cpuid(struct kvm *k)
 
 static int get_msr_list(struct kvm *k)
 {
-	struct kvm_msr_list probe = { .nmsrs = 0 };
+	struct kvm_msr_list probe = {.nmsrs = 0};
 	struct kvm_msr_list *l;
 	int r = xioctl(k->dev_fd, KVM_GET_MSR_INDEX_LIST, &probe);
 
@@ -69,7 +69,7 @@ int kvm_open(struct kvm *k, const char *path)
 {
 	int r;
 
-	*k = (struct kvm){ .dev_fd = -1, .vm_fd = -1 };
+	*k = (struct kvm){.dev_fd = -1, .vm_fd = -1};
 	k->dev_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (k->dev_fd < 0)
 		return -errno;
@@ -149,7 +149,7 @@ int kvm_set_user_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t siz
 
 int kvm_setup_platform(struct kvm *k, uint64_t tss_addr, uint64_t identity_map)
 {
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	int r;
 
 	r = xioctl(k->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map);
@@ -166,14 +166,14 @@ int kvm_setup_platform(struct kvm *k, uint64_t tss_addr, uint64_t identity_map)
 
 int kvm_irq_line(struct kvm *k, uint32_t gsi, bool level)
 {
-	struct kvm_irq_level l = { .irq = gsi, .level = level };
+	struct kvm_irq_level l = {.irq = gsi, .level = level};
 
 	return xioctl(k->vm_fd, KVM_IRQ_LINE, &l);
 }
 
 int kvm_irqfd(struct kvm *k, int fd, uint32_t gsi, int resample_fd, bool deassign)
 {
-	struct kvm_irqfd f = { .fd = (uint32_t)fd, .gsi = gsi };
+	struct kvm_irqfd f = {.fd = (uint32_t)fd, .gsi = gsi};
 
 	if (deassign)
 		f.flags |= KVM_IRQFD_FLAG_DEASSIGN;
@@ -187,7 +187,7 @@ int kvm_irqfd(struct kvm *k, int fd, uint32_t gsi, int resample_fd, bool deassig
 int kvm_ioeventfd(struct kvm *k, int fd, uint64_t addr, uint32_t len, bool pio, bool datamatch,
 		  uint64_t data, bool deassign)
 {
-	struct kvm_ioeventfd e = { .addr = addr, .len = len, .fd = fd, .datamatch = data };
+	struct kvm_ioeventfd e = {.addr = addr, .len = len, .fd = fd, .datamatch = data};
 
 	if (pio)
 		e.flags |= KVM_IOEVENTFD_FLAG_PIO;

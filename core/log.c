@@ -7,8 +7,8 @@
 #include <syslog.h>
 
 static const char *const level_names[] = {
-	[LOG_LVL_OFF] = "off",	   [LOG_LVL_ERROR] = "error", [LOG_LVL_WARN] = "warn",
-	[LOG_LVL_INFO] = "info",   [LOG_LVL_DEBUG] = "debug", [LOG_LVL_TRACE] = "trace",
+	[LOG_LVL_OFF] = "off",	 [LOG_LVL_ERROR] = "error", [LOG_LVL_WARN] = "warn",
+	[LOG_LVL_INFO] = "info", [LOG_LVL_DEBUG] = "debug", [LOG_LVL_TRACE] = "trace",
 };
 
 static const int syslog_prio[] = {
@@ -18,7 +18,7 @@ static const int syslog_prio[] = {
 
 void log_init(struct logger *lg)
 {
-	*lg = (struct logger){ .level = LOG_LVL_INFO, .to_stderr = true, .to_syslog = false };
+	*lg = (struct logger){.level = LOG_LVL_INFO, .to_stderr = true, .to_syslog = false};
 	snprintf(lg->tag, sizeof(lg->tag), "crosvm");
 }
 

@@ -100,7 +100,7 @@ static int cmd_run(struct globals *g, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct globals g = { .extended_status = false };
+	struct globals g = {.extended_status = false};
 	int i;
 
 	log_init(&g.log);
@@ -124,10 +124,12 @@ int main(int argc, char **argv)
 		}
 		if (strncmp(a, "--log-level", n) == 0 && n == 11) {
 			val = a[n] ? a + n + 1 : (i + 1 < argc ? argv[++i] : NULL);
-			/* crosvm accepts module filters ("debug,devices=info"); use the first level. */
+			/* crosvm accepts module filters ("debug,devices=info"); use the first
+			 * level. */
 			if (!val || log_parse_level(strtok(strdupa(val), ","), &g.log.level) < 0) {
-				log_err(&g.log, "--log-level: '%s' is not a level (error, warn, info, "
-						"debug, trace, off)",
+				log_err(&g.log,
+					"--log-level: '%s' is not a level (error, warn, info, "
+					"debug, trace, off)",
 					val ? val : "");
 				return error_status(&g);
 			}

@@ -123,7 +123,7 @@ int msix_table_access(struct msix *m, uint64_t off, void *data, uint32_t len, bo
 /* A detached vector is pending when its eventfd holds an undelivered interrupt. */
 static bool pending(const struct msix_vector *v)
 {
-	struct pollfd pfd = { .fd = v->fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = v->fd, .events = POLLIN};
 
 	if (v->attached || v->fd < 0)
 		return false;

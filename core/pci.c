@@ -26,14 +26,14 @@
 #define PCI_CMD_INTX_DISABLE 0x400
 #define PCI_STATUS_CAP_LIST  0x10
 
-#define PCI_BAR_MEM_64	     0x4
-#define PCI_BAR_PREFETCH     0x8
+#define PCI_BAR_MEM_64	 0x4
+#define PCI_BAR_PREFETCH 0x8
 
-#define PCI_CAP_ID_MSIX	     0x11
-#define MSIX_CTRL_ENABLE     0x8000
-#define MSIX_CTRL_FUNC_MASK  0x4000
+#define PCI_CAP_ID_MSIX	    0x11
+#define MSIX_CTRL_ENABLE    0x8000
+#define MSIX_CTRL_FUNC_MASK 0x4000
 
-#define CF9_RESET_CPU	     0x04
+#define CF9_RESET_CPU 0x04
 
 /* Window capability (virtio_pci_cfg_cap) layout after the 2-byte id/next header. */
 #define WIN_BAR	   4  /* offset of `bar` within the cap (virtio_pci_cap) */
@@ -202,11 +202,11 @@ static void bar_reg_written(struct pci_fn *fn, unsigned r)
 		if (!d->size)
 			continue;
 		if (b == r)
-			fn->bar_addr[b] = ((fn->bar_addr[b] & 0xffffffff00000000ull) | (v & ~0xfu)) &
-					  mask;
+			fn->bar_addr[b] =
+				((fn->bar_addr[b] & 0xffffffff00000000ull) | (v & ~0xfu)) & mask;
 		else if (d->mem64 && b + 1 == r)
-			fn->bar_addr[b] = (((uint64_t)v << 32) | (fn->bar_addr[b] & 0xffffffffu)) &
-					  mask;
+			fn->bar_addr[b] =
+				(((uint64_t)v << 32) | (fn->bar_addr[b] & 0xffffffffu)) & mask;
 		else
 			continue;
 		if (!d->mem64)
@@ -217,8 +217,7 @@ static void bar_reg_written(struct pci_fn *fn, unsigned r)
 
 /* ---- capabilities ---- */
 
-static void window_access(struct pci_fn *fn, uint32_t reg, void *data, uint32_t len,
-			  bool is_write)
+static void window_access(struct pci_fn *fn, uint32_t reg, void *data, uint32_t len, bool is_write)
 {
 	uint8_t *cap = &fn->cfg[fn->window_cap];
 	unsigned bar = cap[WIN_BAR];
@@ -264,8 +263,8 @@ static int build_config(struct pci_fn *fn, const struct pci_dev_desc *d, uint32_
 	put_le(&fn->cfg[PCI_SUBSYS_VENDOR], d->subsys_vendor_id, 2);
 	put_le(&fn->cfg[PCI_SUBSYS_VENDOR + 2], d->subsys_id, 2);
 	/* Writable: command (I/O, memory, bus master, INTx disable) and the interrupt line. */
-	put_le(&fn->wmask[PCI_COMMAND], PCI_CMD_IO | PCI_CMD_MEM | PCI_CMD_MASTER |
-						PCI_CMD_INTX_DISABLE, 2);
+	put_le(&fn->wmask[PCI_COMMAND],
+	       PCI_CMD_IO | PCI_CMD_MEM | PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE, 2);
 	fn->wmask[PCI_INT_LINE] = 0xff;
 	if (d->intx) {
 		fn->cfg[PCI_INT_PIN] = 1;
@@ -337,8 +336,8 @@ static void fn_config_write(struct pci_fn *fn, uint32_t reg, const void *data, u
 		return;
 	}
 	for (uint32_t i = 0; i < len; i++)
-		fn->cfg[reg + i] =
-			(uint8_t)((fn->cfg[reg + i] & ~fn->wmask[reg + i]) | (p[i] & fn->wmask[reg + i]));
+		fn->cfg[reg + i] = (uint8_t)((fn->cfg[reg + i] & ~fn->wmask[reg + i]) |
+					     (p[i] & fn->wmask[reg + i]));
 	for (unsigned r = 0; r < PCI_NUM_BARS; r++)
 		if (ranges_overlap(reg, len, PCI_BAR0 + 4 * r, 4))
 			bar_reg_written(fn, r);
@@ -365,7 +364,7 @@ static void fn_config_write(struct pci_fn *fn, uint32_t reg, const void *data, u
 /* The host bridge at 00:00.0: a fixed, read-only header. */
 static void host_bridge_read(uint32_t reg, void *data, uint32_t len)
 {
-	uint8_t cfg[64] = { 0 };
+	uint8_t cfg[64] = {0};
 
 	put_le(&cfg[PCI_VENDOR_ID], 0x8086, 2);
 	put_le(&cfg[PCI_VENDOR_ID + 2], 0x1237, 2);
@@ -485,7 +484,7 @@ static int msix_attach(void *ctx, int fd, uint32_t gsi, bool attach)
 	return kvm_irqfd(&root->vm->kvm, fd, gsi, -1, !attach);
 }
 
-static const struct msix_ops msix_kvm_ops = { .route = msix_route, .attach = msix_attach };
+static const struct msix_ops msix_kvm_ops = {.route = msix_route, .attach = msix_attach};
 
 /* ---- root ---- */
 
@@ -619,7 +618,7 @@ int pci_add_device(struct pci_root *root, unsigned slot, struct device *dev,
 	for (unsigned b = 0; b < PCI_NUM_BARS; b++) {
 		const struct pci_bar_desc *d = &desc->bars[b];
 
-		fn->bar_ctx[b] = (struct bar_ctx){ .fn = fn, .bar = b };
+		fn->bar_ctx[b] = (struct bar_ctx){.fn = fn, .bar = b};
 		if (!d->size)
 			continue;
 		if (d->size < 16 || (d->size & (d->size - 1)) || (d->mem64 && b == 5)) {

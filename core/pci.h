@@ -38,9 +38,9 @@ struct pci_bar_desc {
 
 /* A device-supplied capability: copied into config space and linked by this layer. */
 struct pci_cap_desc {
-	uint8_t id;	     /* e.g. 0x09 vendor specific */
-	uint8_t len;	     /* total length including the id/next bytes */
-	uint8_t body[64];    /* bytes from offset 2 (after id and next) */
+	uint8_t id;	  /* e.g. 0x09 vendor specific */
+	uint8_t len;	  /* total length including the id/next bytes */
+	uint8_t body[64]; /* bytes from offset 2 (after id and next) */
 	/* A config-space window onto BAR space (virtio's VIRTIO_PCI_CAP_PCI_CFG): the
 	 * bar/offset/length fields at body offsets window_bar/.. are writable, and accesses
 	 * to the 4-byte data field go to that BAR through the device. */
@@ -98,7 +98,7 @@ int pci_add_device(struct pci_root *root, unsigned slot, struct device *dev,
 uint32_t pci_intx_gsi(unsigned slot, unsigned pin);
 
 /* Config space access as the ports and ECAM see it (exposed for unit tests). */
-int pci_config_access(struct pci_root *root, unsigned bus, unsigned slot, unsigned fn,
-		      uint32_t reg, void *data, uint32_t len, bool is_write);
+int pci_config_access(struct pci_root *root, unsigned bus, unsigned slot, unsigned fn, uint32_t reg,
+		      void *data, uint32_t len, bool is_write);
 
 #endif

@@ -23,10 +23,10 @@ static const struct {
 	uint16_t port;
 	uint32_t irq;
 } com[CONFIG_MAX_SERIAL] = {
-	{ LAYOUT_PORT_COM1, LAYOUT_IRQ_COM1 },
-	{ LAYOUT_PORT_COM2, LAYOUT_IRQ_COM2 },
-	{ LAYOUT_PORT_COM3, LAYOUT_IRQ_COM1 },
-	{ LAYOUT_PORT_COM4, LAYOUT_IRQ_COM2 },
+	{LAYOUT_PORT_COM1, LAYOUT_IRQ_COM1},
+	{LAYOUT_PORT_COM2, LAYOUT_IRQ_COM2},
+	{LAYOUT_PORT_COM3, LAYOUT_IRQ_COM1},
+	{LAYOUT_PORT_COM4, LAYOUT_IRQ_COM2},
 };
 
 /* Adds dev to the VM (which then owns it) and maps one I/O range to its region 0. */
@@ -68,12 +68,12 @@ static int create_serials(struct vm *vm)
 {
 	for (unsigned i = 0; i < CONFIG_MAX_SERIAL; i++) {
 		const struct serial_config *sc = &vm->cfg->serial[i];
-		struct serial_params p = { .num = i + 1, .in_fd = -1, .irq_fd = -1, .log = vm->log };
+		struct serial_params p = {.num = i + 1, .in_fd = -1, .irq_fd = -1, .log = vm->log};
 		struct device *dev;
 		int ret;
 
-		p.type = sc->type == SERIAL_CFG_STDOUT ? SERIAL_STDOUT
-			 : sc->type == SERIAL_CFG_FILE ? SERIAL_FILE
+		p.type = sc->type == SERIAL_CFG_STDOUT	 ? SERIAL_STDOUT
+			 : sc->type == SERIAL_CFG_FILE	 ? SERIAL_FILE
 			 : sc->type == SERIAL_CFG_SYSLOG ? SERIAL_SYSLOG
 							 : SERIAL_SINK;
 		ret = open_serial_out(vm, i, sc, &p.out_fd);
@@ -153,8 +153,8 @@ static int create_debug_ports(struct vm *vm)
 
 int platform_create(struct vm *vm)
 {
-	struct acpi_pm_params pm = { .ev = &vm->events, .set_sci = set_sci, .sci_ctx = vm,
-				     .log = vm->log };
+	struct acpi_pm_params pm = {
+		.ev = &vm->events, .set_sci = set_sci, .sci_ctx = vm, .log = vm->log};
 	struct device *dev;
 	int ret;
 
@@ -170,9 +170,9 @@ int platform_create(struct vm *vm)
 			return ret;
 	}
 	if (!vm->cfg->no_rtc) {
-		struct cmos_params cp = { .mem_below_4g = guest_mem_below_4g(&vm->mem),
-					  .mem_above_4g = guest_mem_above_4g(&vm->mem),
-					  .log = vm->log };
+		struct cmos_params cp = {.mem_below_4g = guest_mem_below_4g(&vm->mem),
+					 .mem_above_4g = guest_mem_above_4g(&vm->mem),
+					 .log = vm->log};
 
 		ret = cmos_create(&cp, &dev);
 		if (ret == 0)

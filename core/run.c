@@ -109,8 +109,8 @@ static int check_cpus(struct vm *vm)
 	unsigned max = MIN(vm->kvm.max_vcpus, 254u);
 
 	if (vm->cfg->cpus > max) {
-		log_err(vm->log, "--cpus %u is more than this host's KVM allows (%u)", vm->cfg->cpus,
-			max);
+		log_err(vm->log, "--cpus %u is more than this host's KVM allows (%u)",
+			vm->cfg->cpus, max);
 		return -EINVAL;
 	}
 	return 0;
@@ -227,7 +227,7 @@ static bool uses_stdin(const struct vm_config *cfg)
 int run_vm(const struct vm_config *cfg, struct logger *lg, enum vm_exit_reason *reason)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
-	struct run_ctx rc = { .vm = vm, .sig_fd = -1 };
+	struct run_ctx rc = {.vm = vm, .sig_fd = -1};
 	struct vcpu_boot boot;
 	int ret;
 
@@ -254,11 +254,11 @@ int run_vm(const struct vm_config *cfg, struct logger *lg, enum vm_exit_reason *
 	}
 	if (cfg->socket_path) {
 		/* Before any device process exists, as the socket must be there first. */
-		struct control_server_params cp = { .eb = vm->eb,
-						    .path = cfg->socket_path,
-						    .handle = vm_control_handle,
-						    .ctx = vm,
-						    .log = lg };
+		struct control_server_params cp = {.eb = vm->eb,
+						   .path = cfg->socket_path,
+						   .handle = vm_control_handle,
+						   .ctx = vm,
+						   .log = lg};
 
 		ret = control_server_create(&cp, &vm->control);
 		if (ret < 0)

@@ -31,7 +31,8 @@ static int register_memory(struct vm *vm)
 		int ret = kvm_set_user_memory(&vm->kvm, i, r->gpa, r->size, r->hva);
 
 		if (ret < 0) {
-			log_err(vm->log, "cannot register guest memory [0x%llx, 0x%llx) with KVM: %s",
+			log_err(vm->log,
+				"cannot register guest memory [0x%llx, 0x%llx) with KVM: %s",
 				(unsigned long long)r->gpa, (unsigned long long)(r->gpa + r->size),
 				strerror(-ret));
 			return ret;
@@ -51,7 +52,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct logger *log)
 	vm->kvm.dev_fd = vm->kvm.vm_fd = -1;
 	vm->mem.fd = -1;
 	vm->exit_efd = -1;
-	vm->events = (struct vm_events){ .request_exit = request_exit_cb, .ctx = vm };
+	vm->events = (struct vm_events){.request_exit = request_exit_cb, .ctx = vm};
 	clock_gettime(CLOCK_MONOTONIC, &vm->start_time);
 	pthread_mutex_init(&vm->run_lock, NULL);
 	pthread_cond_init(&vm->run_cond, NULL);
@@ -160,7 +161,7 @@ int vm_register_region(struct vm *vm, struct bus *bus, struct device *dev, unsig
 
 	if (!r)
 		return -ENOMEM;
-	*r = (struct dev_region){ .dev = dev, .region = region };
+	*r = (struct dev_region){.dev = dev, .region = region};
 	ret = bus_register(bus, base, len, region_handler, r, dev->name);
 	if (ret < 0) {
 		log_err(vm->log, "%s: cannot claim %s range [0x%llx, 0x%llx): %s", dev->name,

@@ -73,7 +73,7 @@ struct vm {
 
 	struct pci_root *pci;
 	struct device *acpi_pm;
-	struct device *balloon;		    /* NULL with --no-balloon */
+	struct device *balloon;			/* NULL with --no-balloon */
 	struct device *disks[CONFIG_MAX_DISKS]; /* in command-line order (vda, vdb, ...) */
 	unsigned nr_disks;
 	struct control_server *control;

@@ -87,7 +87,8 @@ void vm_control_handle(void *ctx, struct control_request *r)
 	} else if (strcmp(cmd, "balloon_stats") == 0) {
 		to_device(vm, vm->balloon, "balloon device", "{\"command\":\"balloon_stats\"}", r);
 	} else if (strcmp(cmd, "disk_resize") == 0) {
-		if (control_request_u64(r, "index", &a) < 0 || control_request_u64(r, "size", &b) < 0) {
+		if (control_request_u64(r, "index", &a) < 0 ||
+		    control_request_u64(r, "size", &b) < 0) {
 			control_reply_error(r, "disk_resize: index and size are required");
 			return;
 		}

@@ -1,4 +1,5 @@
-/* The seccomp policy files of policies/ compiled into the binary (generated: policies_builtin.c). */
+/* The seccomp policy files of policies/ compiled into the binary (generated: policies_builtin.c).
+ */
 #ifndef CROSVM_SANDBOX_BUILTIN_POLICIES_H
 #define CROSVM_SANDBOX_BUILTIN_POLICIES_H
 

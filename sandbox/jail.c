@@ -59,7 +59,7 @@ int jail_pivot_root(const char *dir)
 
 int jail_limit_fds(unsigned max)
 {
-	struct rlimit rl = { .rlim_cur = max, .rlim_max = max };
+	struct rlimit rl = {.rlim_cur = max, .rlim_max = max};
 
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;

@@ -39,10 +39,10 @@ static int send_msg(int fd, const void *m, size_t len)
 int proxy_io(struct proxy *p, unsigned region, uint64_t off, void *data, uint32_t len,
 	     bool is_write)
 {
-	struct proxy_msg m = { .op = is_write ? PROXY_IO_WRITE : PROXY_IO_READ,
-			       .region = region,
-			       .off = off,
-			       .len = len };
+	struct proxy_msg m = {.op = is_write ? PROXY_IO_WRITE : PROXY_IO_READ,
+			      .region = region,
+			      .off = off,
+			      .len = len};
 	int ret;
 
 	if (len > sizeof(m.data))
@@ -81,7 +81,7 @@ out:
 
 void proxy_msix_state(struct proxy *p, bool enabled)
 {
-	struct proxy_msg m = { .op = PROXY_MSIX_STATE, .val = enabled };
+	struct proxy_msg m = {.op = PROXY_MSIX_STATE, .val = enabled};
 
 	pthread_mutex_lock(&p->lock);
 	if (!p->dead)
@@ -114,7 +114,7 @@ int proxy_command(struct proxy *p, const char *req, dev_reply_fn done, void *don
 	memcpy(h + 1, req, len);
 	ret = send_msg(p->ctl_sock, h, sizeof(*h) + len);
 	if (ret == 0)
-		*slot = (struct proxy_pending){ .id = h->id, .done = done, .ctx = done_ctx };
+		*slot = (struct proxy_pending){.id = h->id, .done = done, .ctx = done_ctx};
 	free(h);
 	return ret;
 }
@@ -300,10 +300,11 @@ static void on_ctl_child(evutil_socket_t fd, short what, void *arg)
 	r = malloc(sizeof(*r));
 	if (!r)
 		goto out;
-	*r = (struct cmd_reply){ .sock = s->ctl_sock, .id = h.id };
+	*r = (struct cmd_reply){.sock = s->ctl_sock, .id = h.id};
 	if (!s->dev->ops->command ||
 	    s->dev->ops->command(s->dev->priv, buf + sizeof(h), cmd_done, r) < 0)
-		cmd_done(r, "{\"ok\":false,\"error\":\"the device does not support this command\"}");
+		cmd_done(r,
+			 "{\"ok\":false,\"error\":\"the device does not support this command\"}");
 out:
 	free(buf);
 }
@@ -311,7 +312,7 @@ out:
 int proxy_serve(struct device *dev, int io_sock, int ctl_sock, struct event_base *eb,
 		int (*ready)(void *ctx), void *ready_ctx)
 {
-	struct serve_ctx s = { .dev = dev, .io_sock = io_sock, .ctl_sock = ctl_sock, .eb = eb };
+	struct serve_ctx s = {.dev = dev, .io_sock = io_sock, .ctl_sock = ctl_sock, .eb = eb};
 	int ret = 0;
 
 	s.io_ev = event_new(eb, io_sock, EV_READ | EV_PERSIST, on_io, &s);

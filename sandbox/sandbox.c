@@ -31,10 +31,10 @@
 #include <ucontext.h>
 
 /* The control socket's fixed number in a child, so the SIGSYS handler can reach it. */
-#define CHILD_CTL_FD	  1000
-#define CHILD_NOFILE	  1024
-#define READY_TIMEOUT_MS  10000
-#define REAP_GRACE_MS	  200
+#define CHILD_CTL_FD	 1000
+#define CHILD_NOFILE	 1024
+#define READY_TIMEOUT_MS 10000
+#define REAP_GRACE_MS	 200
 
 struct child_ctx {
 	struct vm *vm;
@@ -59,8 +59,9 @@ int sandbox_prepare(const struct sandbox_opts *o, const struct logger *lg)
 	if (errno != ENOENT || mkdir(o->pivot_root, 0755) < 0) {
 		int e = errno;
 
-		log_err(lg, "the sandbox needs the empty directory %s and it cannot be created: %s "
-			    "(create it, pass --pivot-root DIR, or use --disable-sandbox)",
+		log_err(lg,
+			"the sandbox needs the empty directory %s and it cannot be created: %s "
+			"(create it, pass --pivot-root DIR, or use --disable-sandbox)",
 			o->pivot_root, strerror(e));
 		return -e;
 	}
@@ -87,7 +88,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	struct {
 		struct proxy_cmd_hdr h;
 		int nr;
-	} m = { { PROXY_ID_SIGSYS, sizeof(int) }, si->si_syscall };
+	} m = {{PROXY_ID_SIGSYS, sizeof(int)}, si->si_syscall};
 
 	(void)sig;
 	if (write(CHILD_CTL_FD, &m, sizeof(m)) < 0)
@@ -120,8 +121,8 @@ static int policy_filter(const struct device *dev, const struct sandbox_opts *o,
 static int child_ready(void *arg)
 {
 	struct child_ctx *c = arg;
-	struct proxy_msg m = { .op = PROXY_READY };
-	struct sigaction sa = { .sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO };
+	struct proxy_msg m = {.op = PROXY_READY};
+	struct sigaction sa = {.sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO};
 	int ret;
 
 	sigemptyset(&sa.sa_mask);
@@ -145,7 +146,7 @@ static int child_ready(void *arg)
 static int child_setup(struct child_ctx *c, int ctl_sock)
 {
 	struct device *dev = c->dev;
-	struct fd_list keep = { .nr = 0 };
+	struct fd_list keep = {.nr = 0};
 	char byte;
 	int ret;
 
@@ -185,7 +186,7 @@ static int child_setup(struct child_ctx *c, int ctl_sock)
 static void child_main(struct child_ctx *c, int ctl_sock)
 {
 	struct device *dev = c->dev;
-	struct proxy_msg fail = { .op = PROXY_FAILED };
+	struct proxy_msg fail = {.op = PROXY_FAILED};
 	struct event_base *eb = NULL;
 	int ret;
 
@@ -257,7 +258,7 @@ static int map_ids(pid_t pid)
 
 static int wait_ready(struct vm *vm, struct device *dev, int io_sock)
 {
-	struct pollfd pfd = { .fd = io_sock, .events = POLLIN };
+	struct pollfd pfd = {.fd = io_sock, .events = POLLIN};
 	struct proxy_msg m;
 	int r;
 
@@ -282,8 +283,8 @@ static int wait_ready(struct vm *vm, struct device *dev, int io_sock)
 
 int sandbox_fork_device(struct vm *vm, struct device *dev, const struct sandbox_opts *o)
 {
-	int io[2] = { -1, -1 }, ctl[2] = { -1, -1 }, up[2] = { -1, -1 };
-	struct child_ctx c = { .vm = vm, .dev = dev, .o = o, .userns_pipe = -1 };
+	int io[2] = {-1, -1}, ctl[2] = {-1, -1}, up[2] = {-1, -1};
+	struct child_ctx c = {.vm = vm, .dev = dev, .o = o, .userns_pipe = -1};
 	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD;
 	bool userns = geteuid() != 0;
 	struct proxy *p = NULL;
@@ -378,8 +379,9 @@ static void report_death(struct vm *vm, struct device *dev, int status)
 		if (sig == SIGSYS && nr >= 0) {
 			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
 
-			log_err(vm->log, "device %s (pid %d) was killed by signal %d (SIGSYS): "
-					 "seccomp refused syscall %d (%s)",
+			log_err(vm->log,
+				"device %s (pid %d) was killed by signal %d (SIGSYS): "
+				"seccomp refused syscall %d (%s)",
 				dev->name, dev->pid, sig, nr, name ? name : "unknown");
 			free(name);
 		} else {
@@ -440,9 +442,9 @@ void sandbox_shutdown(struct vm *vm)
 		for (unsigned i = 0; i < vm->nr_devs; i++)
 			left |= vm->devs[i]->pid > 0;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (!left || (now.tv_sec - start.tv_sec) * 1000 +
-					     (now.tv_nsec - start.tv_nsec) / 1000000 >
-				     REAP_GRACE_MS)
+		if (!left ||
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >
+			    REAP_GRACE_MS)
 			break;
 		usleep(5000);
 	}

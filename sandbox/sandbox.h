@@ -19,9 +19,9 @@ struct logger;
 #define SANDBOX_DEFAULT_PIVOT_ROOT "/var/empty"
 
 struct sandbox_opts {
-	const char *pivot_root; /* empty directory the children pivot into */
-	const char *policy_dir; /* NULL: the built-in policies */
-	bool log_failures;	/* SCMP_ACT_LOG instead of killing */
+	const char *pivot_root;	      /* empty directory the children pivot into */
+	const char *policy_dir;	      /* NULL: the built-in policies */
+	bool log_failures;	      /* SCMP_ACT_LOG instead of killing */
 	const char *violation_device; /* test hook: this device makes a forbidden syscall */
 };
 

@@ -9,17 +9,17 @@
 
 #include <sys/ioctl.h>
 
-#define MSR_IA32_SYSENTER_CS   0x174
-#define MSR_IA32_SYSENTER_ESP  0x175
-#define MSR_IA32_SYSENTER_EIP  0x176
-#define MSR_IA32_MISC_ENABLE   0x1a0
-#define MSR_MTRR_DEF_TYPE      0x2ff
-#define MSR_STAR	       0xc0000081
-#define MSR_LSTAR	       0xc0000082
-#define MSR_CSTAR	       0xc0000083
-#define MSR_SYSCALL_MASK       0xc0000084
-#define MSR_KERNEL_GS_BASE     0xc0000102
-#define MSR_IA32_TSC	       0x10
+#define MSR_IA32_SYSENTER_CS  0x174
+#define MSR_IA32_SYSENTER_ESP 0x175
+#define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_MISC_ENABLE  0x1a0
+#define MSR_MTRR_DEF_TYPE     0x2ff
+#define MSR_STAR	      0xc0000081
+#define MSR_LSTAR	      0xc0000082
+#define MSR_CSTAR	      0xc0000083
+#define MSR_SYSCALL_MASK      0xc0000084
+#define MSR_KERNEL_GS_BASE    0xc0000102
+#define MSR_IA32_TSC	      0x10
 
 #define MISC_ENABLE_FAST_STRING 1ull
 #define MTRR_ENABLE		(1ull << 11)
@@ -30,29 +30,29 @@ static const struct {
 	uint64_t value;
 	bool bsp_only;
 } boot_msrs[] = {
-	{ MSR_IA32_SYSENTER_CS, 0, false },
-	{ MSR_IA32_SYSENTER_ESP, 0, false },
-	{ MSR_IA32_SYSENTER_EIP, 0, false },
-	{ MSR_STAR, 0, false },
-	{ MSR_CSTAR, 0, false },
-	{ MSR_KERNEL_GS_BASE, 0, false },
-	{ MSR_SYSCALL_MASK, 0, false },
-	{ MSR_LSTAR, 0, false },
-	{ MSR_IA32_TSC, 0, true },
-	{ MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING, false },
+	{MSR_IA32_SYSENTER_CS, 0, false},
+	{MSR_IA32_SYSENTER_ESP, 0, false},
+	{MSR_IA32_SYSENTER_EIP, 0, false},
+	{MSR_STAR, 0, false},
+	{MSR_CSTAR, 0, false},
+	{MSR_KERNEL_GS_BASE, 0, false},
+	{MSR_SYSCALL_MASK, 0, false},
+	{MSR_LSTAR, 0, false},
+	{MSR_IA32_TSC, 0, true},
+	{MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING, false},
 	/* All memory write-back by default, as firmware would leave it. */
-	{ MSR_MTRR_DEF_TYPE, MTRR_ENABLE | MTRR_TYPE_WB, false },
+	{MSR_MTRR_DEF_TYPE, MTRR_ENABLE | MTRR_TYPE_WB, false},
 };
 
 static int set_one(int fd, uint32_t index, uint64_t value)
 {
 	/* struct kvm_msrs ends in a flexible array: lay out one entry after it by hand. */
-	uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8] = { 0 };
+	uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8] = {0};
 	struct kvm_msrs *m = (struct kvm_msrs *)buf;
 	int r;
 
 	m->nmsrs = 1;
-	m->entries[0] = (struct kvm_msr_entry){ .index = index, .data = value };
+	m->entries[0] = (struct kvm_msr_entry){.index = index, .data = value};
 	r = ioctl(fd, KVM_SET_MSRS, m);
 
 	if (r < 0)
@@ -68,8 +68,8 @@ int vcpu_msrs_setup(struct vcpu *v)
 		if (boot_msrs[i].bsp_only && v->id != 0)
 			continue;
 		if (!kvm_msr_supported(&v->vm->kvm, boot_msrs[i].index)) {
-			log_debug(v->vm->log, "vcpu%u: MSR 0x%x not supported by KVM, skipped", v->id,
-				  boot_msrs[i].index);
+			log_debug(v->vm->log, "vcpu%u: MSR 0x%x not supported by KVM, skipped",
+				  v->id, boot_msrs[i].index);
 			continue;
 		}
 		r = set_one(v->fd, boot_msrs[i].index, boot_msrs[i].value);

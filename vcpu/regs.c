@@ -14,10 +14,10 @@
 #define SEL_DATA 0x18
 #define SEL_TSS	 0x20
 
-#define CR0_PE (1ull << 0)
-#define CR0_ET (1ull << 4)
-#define CR0_PG (1ull << 31)
-#define CR4_PAE (1ull << 5)
+#define CR0_PE	 (1ull << 0)
+#define CR0_ET	 (1ull << 4)
+#define CR0_PG	 (1ull << 31)
+#define CR4_PAE	 (1ull << 5)
 #define EFER_LME (1ull << 8)
 #define EFER_LMA (1ull << 10)
 
@@ -76,8 +76,8 @@ static int write_page_tables(const struct guest_mem *m)
 	return ret;
 }
 
-int vcpu_boot_state(const struct guest_mem *m, const struct vcpu_boot *boot,
-		    struct kvm_regs *regs, struct kvm_sregs *sregs)
+int vcpu_boot_state(const struct guest_mem *m, const struct vcpu_boot *boot, struct kvm_regs *regs,
+		    struct kvm_sregs *sregs)
 {
 	bool lm = boot->mode == VCPU_BOOT_LONG64;
 	uint64_t gdt[5] = {

@@ -12,10 +12,10 @@
 
 #define VCPU_KICK_SIGNAL (SIGRTMIN + 0)
 
-#define APIC_LVT_LINT0	    0x350
-#define APIC_LVT_LINT1	    0x360
-#define APIC_MODE_EXTINT    0x7
-#define APIC_MODE_NMI	    0x4
+#define APIC_LVT_LINT0	 0x350
+#define APIC_LVT_LINT1	 0x360
+#define APIC_MODE_EXTINT 0x7
+#define APIC_MODE_NMI	 0x4
 
 static void kick_handler(int sig)
 {
@@ -24,7 +24,7 @@ static void kick_handler(int sig)
 
 int vcpu_signal_setup(void)
 {
-	struct sigaction sa = { .sa_handler = kick_handler };
+	struct sigaction sa = {.sa_handler = kick_handler};
 
 	/* No SA_RESTART: the signal must make KVM_RUN return EINTR. */
 	sigemptyset(&sa.sa_mask);
@@ -81,7 +81,7 @@ static int setup_lapic(struct vcpu *v)
 
 static int setup_fpu(struct vcpu *v)
 {
-	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
 
 	if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
 		return -errno;
@@ -143,10 +143,8 @@ void vcpu_dump_regs(struct vcpu *v, const char *why)
 	log_err(lg, "  rip=%016llx rsp=%016llx rflags=%016llx", r.rip, r.rsp, r.rflags);
 	log_err(lg, "  rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx", r.rax, r.rbx, r.rcx,
 		r.rdx);
-	log_err(lg, "  rsi=%016llx rdi=%016llx rbp=%016llx r8=%016llx", r.rsi, r.rdi, r.rbp,
-		r.r8);
-	log_err(lg, "  r9=%016llx r10=%016llx r11=%016llx r12=%016llx", r.r9, r.r10, r.r11,
-		r.r12);
+	log_err(lg, "  rsi=%016llx rdi=%016llx rbp=%016llx r8=%016llx", r.rsi, r.rdi, r.rbp, r.r8);
+	log_err(lg, "  r9=%016llx r10=%016llx r11=%016llx r12=%016llx", r.r9, r.r10, r.r11, r.r12);
 	log_err(lg, "  r13=%016llx r14=%016llx r15=%016llx", r.r13, r.r14, r.r15);
 	log_err(lg, "  cr0=%llx cr2=%llx cr3=%llx cr4=%llx efer=%llx", s.cr0, s.cr2, s.cr3, s.cr4,
 		s.efer);
@@ -188,8 +186,7 @@ static void handle_mmio(struct vcpu *v)
 
 	if (len == 0 || len > sizeof(run->mmio.data))
 		return;
-	r = bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
-		       run->mmio.is_write);
+	r = bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
 	if (r == 0)
 		return;
 	if (!run->mmio.is_write)
@@ -309,9 +306,9 @@ static void log_first_run(struct vcpu *v)
 	clock_gettime(CLOCK_REALTIME, &real);
 	/* Machine-readable, for scripts/bench-startup: wall clock of the first guest entry. */
 	log_debug(vm->log, "first KVM_RUN: %.3f ms after VM creation began (realtime %lld.%09ld)",
-		 (double)(now.tv_sec - vm->start_time.tv_sec) * 1e3 +
-			 (double)(now.tv_nsec - vm->start_time.tv_nsec) / 1e6,
-		 (long long)real.tv_sec, real.tv_nsec);
+		  (double)(now.tv_sec - vm->start_time.tv_sec) * 1e3 +
+			  (double)(now.tv_nsec - vm->start_time.tv_nsec) / 1e6,
+		  (long long)real.tv_sec, real.tv_nsec);
 }
 
 static void *vcpu_thread(void *arg)

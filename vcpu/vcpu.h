@@ -57,8 +57,8 @@ int vcpu_cpuid_build(const struct kvm_cpuid2 *supported, unsigned id, unsigned n
 /* vcpu/regs.c: writes the GDT/IDT (and page tables for long mode) into guest memory and
  * fills the initial register state. */
 struct guest_mem;
-int vcpu_boot_state(const struct guest_mem *m, const struct vcpu_boot *boot,
-		    struct kvm_regs *regs, struct kvm_sregs *sregs) MUST_CHECK;
+int vcpu_boot_state(const struct guest_mem *m, const struct vcpu_boot *boot, struct kvm_regs *regs,
+		    struct kvm_sregs *sregs) MUST_CHECK;
 /* vcpu/msr.c */
 int vcpu_msrs_setup(struct vcpu *v) MUST_CHECK;
 /* Logs the register state of a vCPU (used for crash reports). */

@@ -1023,7 +1023,7 @@ int virtio_pci_transport_create(const struct virtio_pci_params *p, struct device
 	vp->mem = p->mem;
 	vp->log = p->log;
 	vp->nr_queues = ops->nr_queues;
-	vp->dev = (struct device){ .policy = ops->policy, .ops = &vpci_ops, .priv = vp };
+	vp->dev = (struct device){.policy = ops->policy, .ops = &vpci_ops, .priv = vp};
 	snprintf(vp->dev.name, sizeof(vp->dev.name), "%s",
 		 p->label ? p->label : (ops->name ? ops->name : "virtio"));
 	for (unsigned i = 0; i < vp->nr_queues; i++) {

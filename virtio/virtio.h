@@ -33,22 +33,25 @@ struct virtio_activate {
 };
 
 struct virtio_dev_ops {
-	const char *name;	 /* "virtio-blk", in logs */
-	const char *policy;	 /* seccomp policy of its sandboxed process, e.g. "block_device" */
-	uint32_t device_type;	 /* virtio device id (2 = block, 4 = rng, 5 = balloon ...) */
+	const char *name;     /* "virtio-blk", in logs */
+	const char *policy;   /* seccomp policy of its sandboxed process, e.g. "block_device" */
+	uint32_t device_type; /* virtio device id (2 = block, 4 = rng, 5 = balloon ...) */
 	unsigned nr_queues;
 	uint16_t queue_max_size; /* power of two */
-	/* Device feature bits (the transport adds VERSION_1, RING_EVENT_IDX, RING_INDIRECT_DESC). */
+	/* Device feature bits (the transport adds VERSION_1, RING_EVENT_IDX, RING_INDIRECT_DESC).
+	 */
 	uint64_t (*features)(void *dev);
 	/* Device-specific configuration space (len 1, 2, 4 or 8 at any offset inside it). */
 	uint32_t config_size;
 	int (*config_read)(void *dev, uint32_t off, void *data, uint32_t len);
 	int (*config_write)(void *dev, uint32_t off, const void *data, uint32_t len);
-	/* DRIVER_OK: start processing. Returns 0 or -errno (the transport then sets NEEDS_RESET). */
+	/* DRIVER_OK: start processing. Returns 0 or -errno (the transport then sets NEEDS_RESET).
+	 */
 	int (*activate)(void *dev, const struct virtio_activate *a);
 	/* A queue was kicked (loop thread). */
 	void (*notify)(void *dev, unsigned queue);
-	/* The driver reset the device (or the VM stops): stop using queues; back to initial state. */
+	/* The driver reset the device (or the VM stops): stop using queues; back to initial state.
+	 */
 	void (*reset)(void *dev);
 	/* Back-end fds the device needs once running (disk image, ...), for the sandbox. */
 	int (*fds)(void *dev, struct fd_list *out);
@@ -69,7 +72,7 @@ struct vm;
  * dev_ops/dev are owned by the resulting struct device (destroy frees both). `label` names
  * the device in logs and in the sandbox (e.g. "virtio-blk0").
  */
-int virtio_pci_create(struct vm *vm, const struct virtio_dev_ops *ops, void *dev,
-		      const char *label, struct device **out) MUST_CHECK;
+int virtio_pci_create(struct vm *vm, const struct virtio_dev_ops *ops, void *dev, const char *label,
+		      struct device **out) MUST_CHECK;
 
 #endif
