@@ -573,10 +573,17 @@ int control_server_listen_fd(const struct control_server *s)
 
 void control_server_destroy(struct control_server *s)
 {
+	struct control_client *c;
+
 	if (!s)
 		return;
-	while (!LIST_EMPTY(&s->clients))
-		client_free(LIST_FIRST(&s->clients));
+
+	while ((c = LIST_FIRST(&s->clients)) != NULL) {
+		LIST_REMOVE(c, link);
+		c->linked = false;
+		s->nclients--;
+		client_free(c);
+	}
 	if (s->accept_ev)
 		event_free(s->accept_ev);
 	if (s->accept_pause)

@@ -385,7 +385,7 @@ static int append_params(struct vm_config *cfg, const char *p)
 		return -ENOMEM;
 	if (old)
 		n[old++] = ' ';
-	strcpy(n + old, p);
+	memcpy(n + old, p, strlen(p) + 1);
 	cfg->params = n;
 	return 0;
 }

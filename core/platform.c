@@ -32,7 +32,11 @@ static const struct {
 /* Adds dev to the VM (which then owns it) and maps one I/O range to its region 0. */
 static int add_pio(struct vm *vm, struct device *dev, uint64_t base, uint64_t len)
 {
-	int ret = vm_add_device(vm, dev);
+	int ret;
+
+	if (!dev)
+		return -EINVAL;
+	ret = vm_add_device(vm, dev);
 
 	if (ret < 0) {
 		dev->ops->destroy(dev->priv);
@@ -69,7 +73,7 @@ static int create_serials(struct vm *vm)
 	for (unsigned i = 0; i < CONFIG_MAX_SERIAL; i++) {
 		const struct serial_config *sc = &vm->cfg->serial[i];
 		struct serial_params p = {.num = i + 1, .in_fd = -1, .irq_fd = -1, .log = vm->log};
-		struct device *dev;
+		struct device *dev = NULL;
 		int ret;
 
 		p.type = sc->type == SERIAL_CFG_STDOUT	 ? SERIAL_STDOUT

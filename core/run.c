@@ -121,7 +121,7 @@ static int create_vcpus(struct vm *vm, const struct vcpu_boot *boot)
 	unsigned n = vm->cfg->cpus;
 	int ret;
 
-	vm->vcpus = calloc(n, sizeof(*vm->vcpus));
+	vm->vcpus = calloc(n, sizeof(struct vcpu *));
 	if (!vm->vcpus)
 		return -ENOMEM;
 	vm->nr_vcpus = n;
