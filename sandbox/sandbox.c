@@ -112,10 +112,31 @@ static int policy_filter(const struct device *dev, const struct sandbox_opts *o,
 
 	snprintf(name, sizeof(name), "%s.policy", dev->policy);
 	ret = policy_compile(name, &po, filter, err, sizeof(err));
-	if (ret < 0)
+	if (ret < 0) {
 		log_err(lg, "%s: cannot load seccomp policy %s%s%s: %s", dev->name, name,
 			o->policy_dir ? " from " : "", o->policy_dir ? o->policy_dir : "", err);
-	return ret;
+		return ret;
+	}
+#ifdef CROSVM_SANITIZER_RUNTIME
+	/*
+	 * ASan/UBSan builds only: the sanitizer runtime itself needs an alternate signal
+	 * stack, the CPU affinity and madvise on its shadow memory in every thread it sees.
+	 * Release builds never get these rules; the policies stay what the devices need.
+	 */
+	{
+		static const int extra[] = { SCMP_SYS(sigaltstack), SCMP_SYS(sched_getaffinity),
+					     SCMP_SYS(madvise) };
+
+		for (unsigned i = 0; i < ARRAY_SIZE(extra); i++) {
+			int r = seccomp_rule_add(*filter, SCMP_ACT_ALLOW, extra[i], 0);
+
+			if (r < 0 && r != -EEXIST)
+				log_warn(lg, "%s: sanitizer allowance %d: %s", dev->name, extra[i],
+					 strerror(-r));
+		}
+	}
+#endif
+	return 0;
 }
 
 static int child_ready(void *arg)
