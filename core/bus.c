@@ -17,7 +17,7 @@ void bus_destroy(struct bus *b)
 	b->nr = b->cap = 0;
 }
 
-/* Index of the first range whose end is above addr (binary search). */
+/* Index of the first range whose last byte is at or above addr (binary search). */
 static size_t lower_bound(const struct bus *b, uint64_t addr)
 {
 	size_t lo = 0, hi = b->nr;
@@ -26,7 +26,7 @@ static size_t lower_bound(const struct bus *b, uint64_t addr)
 		size_t mid = lo + (hi - lo) / 2;
 		const struct bus_range *r = &b->ranges[mid];
 
-		if (r->base + r->len <= addr)
+		if (r->base + (r->len - 1) < addr)
 			lo = mid + 1;
 		else
 			hi = mid;

@@ -518,10 +518,47 @@ static int parse_one(int opt, const char *arg, const char *name, struct vm_confi
 	}
 }
 
+/*
+ * getopt_long accepts any unambiguous prefix of a long option ("--me 512"); crosvm does not,
+ * and a typo should not silently become another option. Long options must be spelt out.
+ */
+static int check_long_names(int argc, char **argv, const struct logger *lg)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const struct option *o;
+		size_t n;
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strncmp(a, "--", 2) != 0) {
+			/* A short option that takes its value from the next argument. */
+			if (a[0] == '-' && a[1] && strchr("mcipbrds", a[1]) && !a[2])
+				i++;
+			continue;
+		}
+		n = strcspn(a + 2, "=");
+		for (o = run_options; o->name; o++)
+			if (strlen(o->name) == n && strncmp(o->name, a + 2, n) == 0)
+				break;
+		if (!o->name) {
+			log_err(lg, "run: unknown option '%.*s' (see crosvm run --help)", (int)n + 2,
+				a);
+			return -EINVAL;
+		}
+		if (o->has_arg == required_argument && !a[n + 2])
+			i++;
+	}
+	return 0;
+}
+
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, const struct logger *lg)
 {
 	int opt, idx, ret;
 
+	ret = check_long_names(argc, argv, lg);
+	if (ret < 0)
+		return ret;
 	optind = 1;
 	opterr = 0;
 	for (;;) {
@@ -534,7 +571,8 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, const struct log
 			return CLI_HELP;
 		}
 		if (opt == '?') {
-			if (optopt)
+			/* Long options report their internal code in optopt: name them instead. */
+			if (optopt && optopt < 0x100)
 				log_err(lg, "run: unknown option '-%c' (see crosvm run --help)",
 					optopt);
 			else

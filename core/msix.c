@@ -103,7 +103,7 @@ int msix_table_access(struct msix *m, uint64_t off, void *data, uint32_t len, bo
 			memset(data, 0, len);
 		return 0;
 	}
-	if (off % 4 || off + len > msix_table_size(m)) {
+	if (off % 4 || off > msix_table_size(m) || len > msix_table_size(m) - off) {
 		if (!is_write)
 			memset(data, 0, len);
 		return 0;
@@ -136,6 +136,10 @@ int msix_pba_access(struct msix *m, uint64_t off, void *data, uint32_t len, bool
 
 	if (is_write)
 		return 0; /* the PBA is read-only */
+	if (off > msix_pba_size(m) || len > msix_pba_size(m) - off) {
+		memset(data, 0, len);
+		return 0;
+	}
 	for (uint32_t i = 0; i < len; i++) {
 		uint8_t b = 0;
 

@@ -1,5 +1,6 @@
 #include "core/util.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -91,17 +92,21 @@ void close_fd(int *fd)
 
 int parse_u64(const char *s, uint64_t *out)
 {
-	char *end;
+	bool hex = s && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+	const char *digits = hex ? s + 2 : s;
 	unsigned long long v;
+	char *end;
 
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	/* Decimal, or hexadecimal after 0x; a leading zero does not make a number octal. */
+	if (!s || !*digits)
 		return -EINVAL;
+	for (const char *p = digits; *p; p++)
+		if (!(hex ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p)))
+			return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(digits, &end, hex ? 16 : 10);
 	if (errno)
 		return -errno;
-	if (*end)
-		return -EINVAL;
 	*out = v;
 	return 0;
 }

@@ -32,10 +32,13 @@ static inline bool range_wraps(uint64_t base, uint64_t len)
 	return len != 0 && base + len - 1 < base;
 }
 
-/* True when [a, a+alen) and [b, b+blen) overlap (non-empty, non-wrapping ranges). */
+/*
+ * True when [a, a+alen) and [b, b+blen) overlap (non-empty, non-wrapping ranges). Compares
+ * last bytes, so a range that ends exactly at 2^64 works too.
+ */
 static inline bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
-	return a < b + blen && b < a + alen;
+	return a <= b + (blen - 1) && b <= a + (alen - 1);
 }
 
 /* True when [inner, inner+ilen) lies inside [outer, outer+olen). */
