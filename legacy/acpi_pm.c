@@ -130,7 +130,7 @@ static void sleep_request(struct acpi_pm *pm, int slp_typ)
 	pthread_mutex_unlock(&pm->lock);
 	if (slp_typ == ACPI_PM_SLP_TYP_S5) {
 		if (first)
-			log_info(pm->p.log, "acpi_pm: guest requested power off (S5)");
+			log_debug(pm->p.log, "acpi_pm: guest requested power off (S5)");
 		vm_events_exit(pm->p.ev, VM_EXIT_STOP);
 		return;
 	}
