@@ -120,12 +120,13 @@ static int policy_filter(const struct device *dev, const struct sandbox_opts *o,
 #ifdef CROSVM_SANITIZER_RUNTIME
 	/*
 	 * ASan/UBSan builds only: the sanitizer runtime itself needs an alternate signal
-	 * stack, the CPU affinity and madvise on its shadow memory in every thread it sees.
+	 * stack, the CPU affinity, madvise on its shadow memory and the thread id in every
+	 * thread it sees.
 	 * Release builds never get these rules; the policies stay what the devices need.
 	 */
 	{
 		static const int extra[] = { SCMP_SYS(sigaltstack), SCMP_SYS(sched_getaffinity),
-					     SCMP_SYS(madvise) };
+					     SCMP_SYS(madvise), SCMP_SYS(gettid) };
 
 		for (unsigned i = 0; i < ARRAY_SIZE(extra); i++) {
 			int r = seccomp_rule_add(*filter, SCMP_ACT_ALLOW, extra[i], 0);
