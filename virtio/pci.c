@@ -279,6 +279,8 @@ static bool init_queues_locked(struct vpci *vp, struct virtio_activate *a)
 	bool event_idx = vp->driver_features & BIT(VIRTIO_RING_F_EVENT_IDX);
 	bool indirect = vp->driver_features & BIT(VIRTIO_RING_F_INDIRECT_DESC);
 
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		a->kick_fds[i] = -1;
 	for (unsigned i = 0; i < vp->nr_queues; i++) {
 		struct vpci_queue *q = &vp->q[i];
 
@@ -299,6 +301,7 @@ static bool init_queues_locked(struct vpci *vp, struct virtio_activate *a)
 		}
 		q->vq.name = q->name;
 		a->queues[i] = &q->vq;
+		a->kick_fds[i] = q->kick_fd;
 	}
 	return true;
 }
@@ -764,7 +767,8 @@ static int vpci_start(void *opaque, struct event_base *eb)
 
 	if (vp->eb)
 		return -EBUSY;
-	for (unsigned i = 0; i < vp->nr_queues && !ret; i++)
+	/* A device with own_kicks waits on them itself; a loop reading them would steal kicks. */
+	for (unsigned i = 0; i < vp->nr_queues && !ret && !vp->ops->own_kicks; i++)
 		ret = add_event(eb, vp->q[i].kick_fd, on_kick, &vp->q[i], &vp->q[i].kick_ev);
 	if (!ret && vp->irqfds.intx_resample_fd >= 0)
 		ret = add_event(eb, vp->irqfds.intx_resample_fd, on_resample, vp, &vp->resample_ev);
@@ -980,7 +984,7 @@ static int check_params(const struct virtio_pci_params *p)
 
 	if (!ops || !p->mem || !p->irq)
 		return -EINVAL;
-	if (!ops->activate || !ops->notify || !ops->reset)
+	if (!ops->activate || (!ops->notify && !ops->own_kicks) || !ops->reset)
 		return -EINVAL;
 	/* The spec's modern device IDs are 0x1040..0x107f. */
 	if (ops->device_type < 1 || ops->device_type > 0x3f)

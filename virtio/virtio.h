@@ -30,6 +30,8 @@ struct virtio_activate {
 	struct virtio_irq *irq;
 	const struct guest_mem *mem;
 	struct event_base *eb; /* the loop of the process the device runs in */
+	/* Each queue's kick eventfd (-1 for a disabled queue); see virtio_dev_ops.own_kicks. */
+	int kick_fds[VIRTIO_MAX_QUEUES];
 };
 
 struct virtio_dev_ops {
@@ -48,8 +50,16 @@ struct virtio_dev_ops {
 	/* DRIVER_OK: start processing. Returns 0 or -errno (the transport then sets NEEDS_RESET).
 	 */
 	int (*activate)(void *dev, const struct virtio_activate *a);
-	/* A queue was kicked (loop thread). */
+	/* A queue was kicked (loop thread). Not called for a device with own_kicks. */
 	void (*notify)(void *dev, unsigned queue);
+	/*
+	 * The device waits on its queues' kick eventfds itself (virtio_activate.kick_fds), e.g.
+	 * from the worker thread that does its I/O, from activate until reset returns: the
+	 * transport then leaves them off its event loop (notify may be NULL). That saves a
+	 * thread wake-up per kick. A notification written to the BAR instead of reaching the
+	 * ioeventfd, and the kick the transport sends at activation, go to the same eventfd.
+	 */
+	bool own_kicks;
 	/* The driver reset the device (or the VM stops): stop using queues; back to initial state.
 	 */
 	void (*reset)(void *dev);

@@ -150,9 +150,25 @@ static const struct virtio_dev_ops fake_ops = {
 	.destroy = fake_destroy,
 };
 
+/* The same device, waiting on its queues' kick eventfds itself. */
+static const struct virtio_dev_ops fake_own_kicks_ops = {
+	.name = "virtio-fake",
+	.device_type = 2,
+	.nr_queues = FAKE_QUEUES,
+	.queue_max_size = FAKE_QMAX,
+	.features = fake_features,
+	.config_size = FAKE_CFG_SIZE,
+	.config_read = fake_config_read,
+	.config_write = fake_config_write,
+	.activate = fake_activate,
+	.own_kicks = true,
+	.reset = fake_reset,
+	.destroy = fake_destroy,
+};
+
 /* ---- environment ---- */
 
-enum kind { FAKE, RNG };
+enum kind { FAKE, RNG, FAKE_OWN_KICKS };
 
 struct env {
 	struct logger lg;
@@ -189,6 +205,8 @@ static void env_create(struct env *e, enum kind kind)
 	ck_assert_ptr_nonnull(e->eb);
 	if (kind == RNG)
 		ck_assert_int_eq(virtio_rng_create(&e->lg, &ops, &dev), 0);
+	if (kind == FAKE_OWN_KICKS)
+		ops = &fake_own_kicks_ops;
 	e->fake.features = FAKE_FEATURE | BIT(VIRTIO_F_ACCESS_PLATFORM);
 	e->nr_queues = ops->nr_queues;
 	e->irq.nr_vectors = ops->nr_queues + 1;
@@ -1222,6 +1240,49 @@ START_TEST(test_pci_config_space)
 }
 END_TEST
 
+/* A device with own_kicks gets the kick eventfds, and the loop never reads them. */
+START_TEST(test_own_kicks)
+{
+	struct env e;
+
+	env_create(&e, FAKE_OWN_KICKS);
+	linux_init(&e, true, 16);
+	for (unsigned q = 0; q < FAKE_QUEUES; q++) {
+		ck_assert_int_eq(e.fake.act.kick_fds[q], e.desc.ioevents[q].fd);
+		/* The start-up kick is still there for the device to find. */
+		ck_assert_uint_eq(count(e.desc.ioevents[q].fd), 1);
+	}
+	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[1].fd), 0);
+	run_loop(&e);
+	ck_assert_uint_eq(count(e.desc.ioevents[1].fd), 1);
+	/* A notification that reaches io() lands in the same eventfd. */
+	wr(&e, VIRTIO_PCI_NOTIFY_OFF + 4, 2, 1);
+	run_loop(&e);
+	ck_assert_uint_eq(count(e.desc.ioevents[1].fd), 1);
+	ck_assert_uint_eq(e.fake.notifies[0] + e.fake.notifies[1], 0);
+	env_destroy(&e);
+}
+END_TEST
+
+/* A queue the driver leaves disabled has no kick eventfd to wait on. */
+START_TEST(test_own_kicks_disabled_queue)
+{
+	struct env e;
+
+	env_create(&e, FAKE_OWN_KICKS);
+	device_msix_state(e.dev, true);
+	negotiate(&e, FEATURES_LINUX | FAKE_FEATURE);
+	setup_queue(&e, 0, 16, true, RING_GPA(0));
+	add_status(&e, S_DRIVER_OK);
+	ck_assert_uint_eq(status(&e), S_ALL);
+	ck_assert_ptr_nonnull(e.fake.act.queues[0]);
+	ck_assert_int_eq(e.fake.act.kick_fds[0], e.desc.ioevents[0].fd);
+	ck_assert_ptr_null(e.fake.act.queues[1]);
+	ck_assert_int_eq(e.fake.act.kick_fds[1], -1);
+	env_destroy(&e);
+}
+END_TEST
+
 START_TEST(test_rejects_bad_params)
 {
 	const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
@@ -1245,6 +1306,12 @@ START_TEST(test_rejects_bad_params)
 	ops = fake_ops;
 	ops.notify = NULL;
 	ck_assert_int_eq(virtio_pci_transport_create(&p, &dev, &desc), -EINVAL);
+	/* ...unless the device waits on its kicks itself. */
+	ops.own_kicks = true;
+	ck_assert_int_eq(virtio_pci_transport_create(&p, &dev, &desc), 0);
+	dev->ops->destroy(dev->priv);
+	ck_assert_uint_eq(f.destroys, 1);
+	f.destroys = 0;
 	/* Without interrupts at all the transport still works: no MSI-X, no INTx. */
 	ops = fake_ops;
 	ck_assert_int_eq(virtio_pci_transport_create(&p, &dev, &desc), 0);
@@ -1280,6 +1347,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_msix_vector_range);
 	tcase_add_test(tc, test_config_change_interrupt);
 	tcase_add_test(tc, test_notify_paths);
+	tcase_add_test(tc, test_own_kicks);
+	tcase_add_test(tc, test_own_kicks_disabled_queue);
 	tcase_add_test(tc, test_access_sizes);
 	tcase_add_test(tc, test_isr_partial_reads);
 	tcase_add_test(tc, test_device_config);
