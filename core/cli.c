@@ -542,8 +542,8 @@ static int check_long_names(int argc, char **argv, const struct logger *lg)
 			if (strlen(o->name) == n && strncmp(o->name, a + 2, n) == 0)
 				break;
 		if (!o->name) {
-			log_err(lg, "run: unknown option '%.*s' (see crosvm run --help)", (int)n + 2,
-				a);
+			log_err(lg, "run: unknown option '%.*s' (see crosvm run --help)",
+				(int)n + 2, a);
 			return -EINVAL;
 		}
 		if (o->has_arg == required_argument && !a[n + 2])

@@ -80,7 +80,7 @@ int guest_mem_create(struct guest_mem *m, uint64_t ram_size)
 	unsigned nr = 0;
 	uint64_t low = MIN(ram_size, LAYOUT_MEM_32BIT_GAP);
 
-	*m = (struct guest_mem){ .fd = -1 };
+	*m = (struct guest_mem){.fd = -1};
 	if (!ram_size || !IS_ALIGNED(ram_size, 4096))
 		return -EINVAL;
 	layout[nr++] = (struct guest_region){.gpa = 0, .size = low};

@@ -9,7 +9,7 @@
 
 /* Low memory used by the boot path. */
 #define LAYOUT_GDT	      0x500ULL
-#define LAYOUT_IDT	      0x540ULL /* after the 5-entry GDT */
+#define LAYOUT_IDT	      0x540ULL	/* after the 5-entry GDT */
 #define LAYOUT_PVH_START_INFO 0x6000ULL /* hvm_start_info + memmap + module list */
 #define LAYOUT_ZERO_PAGE      0x7000ULL /* struct boot_params */
 #define LAYOUT_BOOT_STACK     0x8000ULL /* initial RSP (stack grows down below it) */

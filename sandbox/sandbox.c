@@ -125,8 +125,8 @@ static int policy_filter(const struct device *dev, const struct sandbox_opts *o,
 	 * Release builds never get these rules; the policies stay what the devices need.
 	 */
 	{
-		static const int extra[] = { SCMP_SYS(sigaltstack), SCMP_SYS(sched_getaffinity),
-					     SCMP_SYS(madvise), SCMP_SYS(gettid) };
+		static const int extra[] = {SCMP_SYS(sigaltstack), SCMP_SYS(sched_getaffinity),
+					    SCMP_SYS(madvise), SCMP_SYS(gettid)};
 
 		for (unsigned i = 0; i < ARRAY_SIZE(extra); i++) {
 			int r = seccomp_rule_add(*filter, SCMP_ACT_ALLOW, extra[i], 0);
