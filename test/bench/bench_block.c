@@ -38,19 +38,17 @@
 #include <event2/thread.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
-#include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
 #include "core/config.h"
 #include "core/device.h"
 #include "core/guest_mem.h"
 #include "core/log.h"
-#include "core/pci.h"
 #include "core/vm.h"
 #include "sandbox/sandbox.h"
+#include "test/unit/virtio_env.h"
 #include "test/unit/virtq_driver.h"
 #include "virtio/blk.h"
-#include "virtio/pci.h"
 #include "virtio/virtio.h"
 
 #define RAM_SIZE   (64ULL << 20)
@@ -62,8 +60,6 @@
 #define MAX_BS	   (1u << 20)
 #define MAX_SEGS   VIRTIO_BLK_SEG_MAX /* what a Linux guest puts in one request at most */
 #define QSIZE	   256
-#define CFG_VECTOR 0
-#define Q_VECTOR   1
 #define BIT(n)	   (1ULL << (n))
 #define STALL_MS   5000
 #define MAX_ROUNDS 15
@@ -103,13 +99,7 @@ struct result {
 struct side {
 	const char *label;
 	bool sandboxed;
-	struct guest_mem mem;
-	struct pci_irq_fds irq; /* ours until the transport takes them */
-	int queue_irq_fd;	/* the queue's vector, the transport's */
-	struct device *dev;
-	struct pci_dev_desc desc;
-	struct virtq_driver drv;
-	bool drv_live;
+	struct virtio_env env;	 /* its memory, transport, interrupts and queue driver */
 	uint64_t slot_of[QSIZE]; /* head -> slot */
 };
 
@@ -119,8 +109,7 @@ struct bench {
 	struct options o;
 	uint64_t size;
 	struct logger lg;
-	struct event_base *eb; /* the unsandboxed device's loop */
-	pthread_t loop;
+	pthread_t loop; /* runs the unsandboxed device's loop */
 	bool loop_running;
 	struct side side[NR_SIDES];
 	/* The sandbox: a minimal VM (log, loop, device list, stopping) and its empty root. */
@@ -157,8 +146,9 @@ static double device_cpu(const struct side *s)
 	clockid_t c;
 
 	if (s->sandboxed)
-		return s->dev->pid > 0 && clock_getcpuclockid(s->dev->pid, &c) == 0 ? clock_secs(c)
-										    : 0;
+		return s->env.dev->pid > 0 && clock_getcpuclockid(s->env.dev->pid, &c) == 0
+			       ? clock_secs(c)
+			       : 0;
 	return clock_secs(CLOCK_PROCESS_CPUTIME_ID) - clock_secs(CLOCK_THREAD_CPUTIME_ID);
 }
 
@@ -297,24 +287,11 @@ out:
 
 /* ---- the devices ---- */
 
-static uint64_t rd(struct side *s, uint64_t off, uint32_t len)
-{
-	uint64_t v = 0;
-
-	(void)device_io(s->dev, VIRTIO_PCI_BAR, off, &v, len, false);
-	return v;
-}
-
-static void wr(struct side *s, uint64_t off, uint32_t len, uint64_t v)
-{
-	(void)device_io(s->dev, VIRTIO_PCI_BAR, off, &v, len, true);
-}
-
 static void *loop_thread(void *arg)
 {
 	struct bench *b = arg;
 
-	event_base_dispatch(b->eb);
+	event_base_dispatch(b->side[UNSANDBOXED].env.eb);
 	return NULL;
 }
 
@@ -329,35 +306,13 @@ static int driver_init(struct side *s)
 {
 	uint64_t features = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX) |
 			    BIT(VIRTIO_BLK_F_FLUSH) | BIT(VIRTIO_BLK_F_SEG_MAX);
-	int ret;
+	int ret = virtio_env_negotiate(&s->env, features);
 
-	wr(s, VIRTIO_PCI_COMMON_STATUS, 1, 0);
-	wr(s, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	wr(s, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	wr(s, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
-	wr(s, VIRTIO_PCI_COMMON_GF, 4, (uint32_t)features);
-	wr(s, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
-	wr(s, VIRTIO_PCI_COMMON_GF, 4, features >> 32);
-	wr(s, VIRTIO_PCI_COMMON_STATUS, 1,
-	   VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
-	if (!(rd(s, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK))
-		return -EPROTO;
-	wr(s, VIRTIO_PCI_COMMON_MSIX, 2, CFG_VECTOR);
-	ret = virtq_driver_init(&s->drv, &s->mem, QSIZE, RING_GPA, 0, 0, true);
-	if (ret)
-		return ret;
-	s->drv_live = true;
-	s->drv.kick_fd = s->desc.ioevents[0].fd;
-	wr(s, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
-	wr(s, VIRTIO_PCI_COMMON_Q_SIZE, 2, QSIZE);
-	wr(s, VIRTIO_PCI_COMMON_Q_MSIX, 2, Q_VECTOR);
-	wr(s, VIRTIO_PCI_COMMON_Q_DESCLO, 8, s->drv.desc);
-	wr(s, VIRTIO_PCI_COMMON_Q_AVAILLO, 8, s->drv.avail);
-	wr(s, VIRTIO_PCI_COMMON_Q_USEDLO, 8, s->drv.used);
-	wr(s, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
-	wr(s, VIRTIO_PCI_COMMON_STATUS, 1,
-	   rd(s, VIRTIO_PCI_COMMON_STATUS, 1) | VIRTIO_CONFIG_S_DRIVER_OK);
-	return (rd(s, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_DRIVER_OK) ? 0 : -EPROTO;
+	if (!ret)
+		ret = virtio_env_setup_queue(&s->env, 0);
+	if (!ret)
+		ret = virtio_env_driver_ok(&s->env);
+	return ret;
 }
 
 /* The part of the VM the sandbox uses: its logger and loop, the device list, stopping. */
@@ -402,56 +357,32 @@ static int side_create(struct bench *b, struct side *s)
 	void *dev;
 	int ret;
 
-	s->irq = (struct pci_irq_fds){
-		.nr_vectors = 2, .vector_fds = {-1, -1}, .intx_fd = -1, .intx_resample_fd = -1};
-	ret = guest_mem_create_regions(&s->mem, ram, 1);
+	ret = virtio_env_create(&s->env, &(struct virtio_env_params){.ram = ram,
+								     .nr_ram = 1,
+								     .log_level = LOG_LVL_WARN,
+								     .queue_size = QSIZE,
+								     .ring_gpa = RING_GPA});
 	if (ret)
 		return ret;
-	ret = new_eventfd(&s->irq.vector_fds[0]);
-	if (!ret)
-		ret = new_eventfd(&s->irq.vector_fds[1]);
+	ret = virtio_blk_create(&cfg, &s->env.lg, &ops, &dev);
 	if (ret)
 		return ret;
-	ret = virtio_blk_create(&cfg, &b->lg, &ops, &dev);
-	if (ret)
-		return ret;
-	ret = virtio_pci_transport_create(&(struct virtio_pci_params){.ops = ops,
-								      .dev = dev,
-								      .label = s->label,
-								      .mem = &s->mem,
-								      .irq = &s->irq,
-								      .log = &b->lg},
-					  &s->dev, &s->desc);
+	ret = virtio_env_attach(&s->env, ops, dev, s->label);
 	if (ret) {
 		ops->destroy(dev);
 		return ret;
 	}
-	/* The transport owns the vector eventfds now. */
-	s->queue_irq_fd = s->irq.vector_fds[Q_VECTOR];
-	s->irq.vector_fds[0] = s->irq.vector_fds[1] = -1;
 	if (s->sandboxed) {
-		b->vm.devs[b->vm.nr_devs++] = s->dev;
-		ret = sandbox_fork_device(&b->vm, s->dev, &so);
+		b->vm.devs[b->vm.nr_devs++] = s->env.dev;
+		ret = sandbox_fork_device(&b->vm, s->env.dev, &so);
+		if (!ret)
+			device_msix_state(s->env.dev, true);
 	} else {
-		ret = s->dev->ops->start(s->dev->priv, b->eb);
+		ret = virtio_env_start(&s->env, true);
 	}
 	if (ret)
 		return ret;
-	device_msix_state(s->dev, true);
 	return driver_init(s);
-}
-
-static void side_destroy(struct side *s)
-{
-	if (s->dev)
-		s->dev->ops->destroy(s->dev->priv);
-	s->dev = NULL;
-	if (s->drv_live)
-		virtq_driver_destroy(&s->drv);
-	s->drv_live = false;
-	close_fd(&s->irq.vector_fds[0]);
-	close_fd(&s->irq.vector_fds[1]);
-	guest_mem_destroy(&s->mem);
 }
 
 static int devices_create(struct bench *b)
@@ -459,9 +390,6 @@ static int devices_create(struct bench *b)
 	int ret;
 
 	evthread_use_pthreads();
-	b->eb = event_base_new();
-	if (!b->eb)
-		return -ENOMEM;
 	if (b->o.sandboxed) {
 		ret = sandbox_setup(b);
 		if (!ret)
@@ -482,7 +410,7 @@ static int devices_create(struct bench *b)
 static void devices_destroy(struct bench *b)
 {
 	if (b->loop_running) {
-		event_base_loopbreak(b->eb);
+		event_base_loopbreak(b->side[UNSANDBOXED].env.eb);
 		pthread_join(b->loop, NULL);
 	}
 	if (b->vm.nr_devs) {
@@ -492,14 +420,12 @@ static void devices_destroy(struct bench *b)
 		b->vm.nr_devs = 0;
 	}
 	for (unsigned i = 0; i < NR_SIDES; i++)
-		side_destroy(&b->side[i]);
+		virtio_env_destroy(&b->side[i].env);
 	if (b->vm.eb)
 		event_base_free(b->vm.eb);
 	close_fd(&b->vm.exit_efd);
 	if (b->root_made)
 		rmdir(b->root);
-	if (b->eb)
-		event_base_free(b->eb);
 }
 
 static int submit(struct bench *b, struct side *s, const struct pattern *p, unsigned slot)
@@ -521,9 +447,9 @@ static int submit(struct bench *b, struct side *s, const struct pattern *p, unsi
 		bufs[n++] = (struct virtq_buf){
 			.gpa = data + (uint64_t)i * seg, .len = seg, .writable = !p->write};
 	bufs[n++] = (struct virtq_buf){.gpa = hdr + 32, .len = 1, .writable = true};
-	ret = guest_mem_write(&s->mem, hdr, &h, sizeof(h));
+	ret = guest_mem_write(&s->env.mem, hdr, &h, sizeof(h));
 	if (!ret)
-		ret = virtq_driver_add(&s->drv, bufs, n, &head);
+		ret = virtq_driver_add(&s->env.drv[0], bufs, n, &head);
 	if (!ret)
 		s->slot_of[head] = slot;
 	return ret;
@@ -538,11 +464,11 @@ static int reap(struct bench *b, struct side *s, const struct pattern *p, bool m
 	int ret;
 
 	for (;;) {
-		while ((ret = virtq_driver_get_used(&s->drv, &head, &len)) == 0) {
+		while ((ret = virtq_driver_get_used(&s->env.drv[0], &head, &len)) == 0) {
 			unsigned slot = (unsigned)s->slot_of[head];
 			uint8_t st = 0xff;
 
-			ret = guest_mem_read(&s->mem, SLOT_GPA + slot * SLOT_SIZE + 32, &st, 1);
+			ret = guest_mem_read(&s->env.mem, SLOT_GPA + slot * SLOT_SIZE + 32, &st, 1);
 			if (ret || st != VIRTIO_BLK_S_OK) {
 				fprintf(stderr, "bench_block: request failed, status %u\n", st);
 				return -EIO;
@@ -559,9 +485,9 @@ static int reap(struct bench *b, struct side *s, const struct pattern *p, bool m
 		if (ret != -ENOENT)
 			return ret;
 		/* Ask for an interrupt at the next completion, then look once more (Linux). */
-		virtq_driver_set_used_event(&s->drv, s->drv.last_used);
+		virtq_driver_set_used_event(&s->env.drv[0], s->env.drv[0].last_used);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (virtq_driver_used_idx(&s->drv) == s->drv.last_used)
+		if (virtq_driver_used_idx(&s->env.drv[0]) == s->env.drv[0].last_used)
 			return 0;
 	}
 }
@@ -582,16 +508,17 @@ static int run_device(struct bench *b, struct side *s, const struct pattern *p, 
 	cpu = device_cpu(s);
 	start = now();
 	end = start + b->o.seconds;
-	virtq_driver_kick(&s->drv);
+	virtq_driver_kick(&s->env.drv[0]);
 	while (inflight) {
-		struct pollfd pf = {.fd = s->queue_irq_fd, .events = POLLIN};
+		struct pollfd pf = {.fd = s->env.irq.vector_fds[VIRTIO_ENV_Q_VECTOR(0)],
+				    .events = POLLIN};
 		bool more = now() < end;
 
 		ret = reap(b, s, p, more, &inflight, &ops);
 		if (ret)
 			return ret;
 		if (more)
-			virtq_driver_kick(&s->drv);
+			virtq_driver_kick(&s->env.drv[0]);
 		if (!inflight)
 			break;
 		if (poll(&pf, 1, STALL_MS) != 1) {
@@ -878,10 +805,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	b->vm.exit_efd = -1;
-	for (unsigned i = 0; i < NR_SIDES; i++) {
-		b->side[i].mem.fd = -1;
-		b->side[i].irq.vector_fds[0] = b->side[i].irq.vector_fds[1] = -1;
-	}
 	b->side[UNSANDBOXED].label = "virtio-blk0";
 	b->side[SANDBOXED].label = "virtio-blk1";
 	b->side[SANDBOXED].sandboxed = true;

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <event2/event.h>
@@ -21,10 +20,9 @@
 
 #include "core/device.h"
 #include "core/guest_mem.h"
-#include "core/log.h"
-#include "core/pci.h"
 #include "test/unit/testutil.h"
 #include "test/unit/virtq_driver.h"
+#include "test/unit/virtio_env.h"
 #include "virtio/balloon.h"
 #include "virtio/pci.h"
 #include "virtio/virtio.h"
@@ -43,14 +41,13 @@
 #define QSIZE	  64
 #define NRQ	  3
 #define BIT(n)	  (1ULL << (n))
-#define S_LIVE                                                                                     \
-	(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |      \
-	 VIRTIO_CONFIG_S_DRIVER_OK)
-#define CFG_VECTOR 0
+/* The helper's vectors and live status (virtio_env.h), under this suite's names. */
+#define S_LIVE	    VIRTIO_ENV_S_LIVE
+#define CFG_VECTOR  VIRTIO_ENV_CFG_VECTOR
+#define Q_VECTOR(q) VIRTIO_ENV_Q_VECTOR(q)
 #define FEAT_ALL                                                                                   \
 	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_BALLOON_F_STATS_VQ) |                                \
 	 BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
-#define Q_VECTOR(q) (1 + (q))
 
 enum { INFLATE, DEFLATE, STATS };
 
@@ -59,228 +56,73 @@ struct reply {
 	char text[1024];
 };
 
-struct env {
-	struct logger lg;
-	struct guest_mem mem;
-	struct event_base *eb;
-	struct pci_irq_fds irq;
-	struct device *dev;
-	struct pci_dev_desc desc;
-	const struct virtio_dev_ops *ops;
-	struct virtq_driver drv[NRQ];
-	bool drv_live[NRQ];
-};
-
-static int new_eventfd(void)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-
-	ck_assert_int_ge(fd, 0);
-	return fd;
-}
-
-static void env_create(struct env *e, unsigned timeout_ms)
+static void env_create(struct virtio_env *e, unsigned timeout_ms)
 {
 	const struct guest_region ram[] = {
 		{.gpa = REGION_A, .size = 0x400000},
 		{.gpa = REGION_B, .size = 0x100000},
 		{.gpa = REGION_C, .size = 0x100000},
 	};
+	const struct virtio_dev_ops *ops;
 	void *dev;
 
-	memset(e, 0, sizeof(*e));
-	log_init(&e->lg);
-	e->lg.level = LOG_LVL_OFF;
-	ck_assert_int_eq(guest_mem_create_regions(&e->mem, ram, ARRAY_SIZE(ram)), 0);
-	e->eb = event_base_new();
-	ck_assert_ptr_nonnull(e->eb);
-	ck_assert_int_eq(virtio_balloon_create(&e->mem, &e->lg, &e->ops, &dev), 0);
+	ck_assert_int_eq(virtio_env_create(e, &(struct virtio_env_params){.ram = ram,
+									  .nr_ram = ARRAY_SIZE(ram),
+									  .queue_size = QSIZE,
+									  .ring_gpa = RING_GPA,
+									  .data_gpa = DATA_GPA,
+									  .data_len = DATA_LEN}),
+			 0);
+	ck_assert_int_eq(virtio_balloon_create(&e->mem, &e->lg, &ops, &dev), 0);
 	if (timeout_ms)
 		virtio_balloon_set_stats_timeout(dev, timeout_ms);
-	e->irq.nr_vectors = 1 + NRQ;
-	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
-		e->irq.vector_fds[i] = new_eventfd();
-	e->irq.intx_fd = new_eventfd();
-	e->irq.intx_resample_fd = new_eventfd();
-	ck_assert_int_eq(
-		virtio_pci_transport_create(&(struct virtio_pci_params){.ops = e->ops,
-									.dev = dev,
-									.label = "virtio-balloon0",
-									.mem = &e->mem,
-									.irq = &e->irq,
-									.log = &e->lg},
-					    &e->dev, &e->desc),
-		0);
-	ck_assert_int_eq(e->dev->ops->start(e->dev->priv, e->eb), 0);
-	device_msix_state(e->dev, true);
+	ck_assert_int_eq(virtio_env_attach(e, ops, dev, "virtio-balloon0"), 0);
+	ck_assert_int_eq(virtio_env_start(e, true), 0);
 }
 
-static void env_destroy(struct env *e)
+static uint64_t cfg_rd(struct virtio_env *e, uint32_t off, uint32_t len)
 {
-	e->dev->ops->destroy(e->dev->priv);
-	for (unsigned q = 0; q < NRQ; q++)
-		if (e->drv_live[q])
-			virtq_driver_destroy(&e->drv[q]);
-	event_base_free(e->eb);
-	guest_mem_destroy(&e->mem);
+	return virtio_env_rd(e, VIRTIO_PCI_DEVICE_OFF + off, len);
 }
 
-static uint64_t rd(struct env *e, uint64_t off, uint32_t len)
+static void cfg_wr(struct virtio_env *e, uint32_t off, uint32_t len, uint64_t v)
 {
-	uint64_t v = 0;
-
-	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, false), 0);
-	return v;
+	virtio_env_wr(e, VIRTIO_PCI_DEVICE_OFF + off, len, v);
 }
 
-static void wr(struct env *e, uint64_t off, uint32_t len, uint64_t v)
+static void init(struct virtio_env *e, uint64_t features, unsigned nrq)
 {
-	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, true), 0);
-}
-
-static uint64_t cfg_rd(struct env *e, uint32_t off, uint32_t len)
-{
-	return rd(e, VIRTIO_PCI_DEVICE_OFF + off, len);
-}
-
-static void cfg_wr(struct env *e, uint32_t off, uint32_t len, uint64_t v)
-{
-	wr(e, VIRTIO_PCI_DEVICE_OFF + off, len, v);
-}
-
-static uint64_t count(int fd)
-{
-	uint64_t n;
-
-	ck_assert_int_eq(eventfd_drain(fd, &n), 0);
-	return n;
-}
-
-static void run_loop(struct env *e)
-{
-	ck_assert_int_ge(event_base_loop(e->eb, EVLOOP_NONBLOCK), 0);
-}
-
-static uint8_t status(struct env *e)
-{
-	return (uint8_t)rd(e, VIRTIO_PCI_COMMON_STATUS, 1);
-}
-
-/* Everything up to (not including) DRIVER_OK, as Linux does it; enables queues [0, nrq). */
-static void setup(struct env *e, uint64_t features, unsigned nrq)
-{
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
-	wr(e, VIRTIO_PCI_COMMON_GF, 4, (uint32_t)features);
-	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
-	wr(e, VIRTIO_PCI_COMMON_GF, 4, features >> 32);
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | VIRTIO_CONFIG_S_FEATURES_OK);
-	ck_assert(status(e) & VIRTIO_CONFIG_S_FEATURES_OK);
-	wr(e, VIRTIO_PCI_COMMON_MSIX, 2, CFG_VECTOR);
-
-	for (unsigned q = 0; q < nrq; q++) {
-		struct virtq_driver *d = &e->drv[q];
-
-		if (e->drv_live[q])
-			virtq_driver_destroy(d);
-		ck_assert_int_eq(virtq_driver_init(d, &e->mem, QSIZE, RING_GPA + q * 0x1000,
-						   DATA_GPA + q * DATA_LEN, DATA_LEN, false),
-				 0);
-		e->drv_live[q] = true;
-		d->kick_fd = e->desc.ioevents[q].fd;
-		wr(e, VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
-		wr(e, VIRTIO_PCI_COMMON_Q_SIZE, 2, QSIZE);
-		wr(e, VIRTIO_PCI_COMMON_Q_MSIX, 2, Q_VECTOR(q));
-		wr(e, VIRTIO_PCI_COMMON_Q_DESCLO, 8, d->desc);
-		wr(e, VIRTIO_PCI_COMMON_Q_AVAILLO, 8, d->avail);
-		wr(e, VIRTIO_PCI_COMMON_Q_USEDLO, 8, d->used);
-		wr(e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
-	}
-}
-
-static void driver_ok(struct env *e)
-{
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | VIRTIO_CONFIG_S_DRIVER_OK);
-	ck_assert_uint_eq(status(e), S_LIVE);
-	run_loop(e);
-}
-
-static void drain_irqs(struct env *e)
-{
-	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
-		count(e->irq.vector_fds[i]);
-}
-
-static void init(struct env *e, uint64_t features, unsigned nrq)
-{
-	setup(e, features, nrq);
-	driver_ok(e);
-	drain_irqs(e);
-}
-
-static uint16_t add(struct env *e, unsigned q, const struct virtq_buf *b, unsigned nr)
-{
-	uint16_t head;
-
-	ck_assert_int_eq(virtq_driver_add(&e->drv[q], b, nr, &head), 0);
-	return head;
-}
-
-static void kick(struct env *e, unsigned q)
-{
-	virtq_driver_kick(&e->drv[q]);
-	run_loop(e);
-}
-
-/* The used entry for head on queue q; -1 if the device has not returned anything. */
-static int64_t used(struct env *e, unsigned q, uint16_t head)
-{
-	uint16_t id = 0;
-	uint32_t len = 0;
-
-	if (virtq_driver_get_used(&e->drv[q], &id, &len) < 0)
-		return -1;
-	ck_assert_uint_eq(id, head);
-	return len;
-}
-
-static uint8_t *ptr(struct env *e, uint64_t gpa, uint64_t len)
-{
-	void *p;
-
-	ck_assert_int_eq(guest_mem_ptr(&e->mem, gpa, len, &p), 0);
-	return p;
+	virtio_env_init(e, features, nrq);
+	virtio_env_drain_irqs(e);
 }
 
 /* Writes PFNs as one readable buffer in the queue's data area and posts it. */
-static uint16_t post_pfns(struct env *e, unsigned q, const uint32_t *pfns, unsigned nr,
+static uint16_t post_pfns(struct virtio_env *e, unsigned q, const uint32_t *pfns, unsigned nr,
 			  uint32_t extra_bytes)
 {
 	struct virtq_buf b = {.len = nr * 4 + extra_bytes};
 	uint8_t *p;
 
 	ck_assert_int_eq(virtq_driver_alloc(&e->drv[q], b.len, &b.gpa), 0);
-	p = ptr(e, b.gpa, b.len);
+	p = virtio_env_ptr(e, b.gpa, b.len);
 	for (unsigned i = 0; i < nr; i++) {
 		uint32_t v = htole32(pfns[i]);
 
 		memcpy(p + 4 * i, &v, 4);
 	}
 	memset(p + 4 * nr, 0, extra_bytes);
-	return add(e, q, &b, 1);
+	return virtio_env_add(e, q, &b, 1);
 }
 
-static bool resident(struct env *e, uint64_t gpa)
+static bool resident(struct virtio_env *e, uint64_t gpa)
 {
 	unsigned char v = 0;
 
-	ck_assert_int_eq(mincore(ptr(e, gpa, 4096), 4096, &v), 0);
+	ck_assert_int_eq(mincore(virtio_env_ptr(e, gpa, 4096), 4096, &v), 0);
 	return v & 1;
 }
 
-static uint64_t blocks(struct env *e)
+static uint64_t blocks(struct virtio_env *e)
 {
 	struct stat st;
 
@@ -296,9 +138,9 @@ static bool all_byte(const uint8_t *p, size_t n, uint8_t v)
 	return true;
 }
 
-static void fill_pages(struct env *e, uint64_t gpa, unsigned n, uint8_t v)
+static void fill_pages(struct virtio_env *e, uint64_t gpa, unsigned n, uint8_t v)
 {
-	memset(ptr(e, gpa, n * 4096ULL), v, n * 4096ULL);
+	memset(virtio_env_ptr(e, gpa, n * 4096ULL), v, n * 4096ULL);
 }
 
 static void on_reply(void *ctx, const char *text)
@@ -309,7 +151,7 @@ static void on_reply(void *ctx, const char *text)
 	snprintf(r->text, sizeof(r->text), "%s", text);
 }
 
-static void command(struct env *e, const char *req, struct reply *r)
+static void command(struct virtio_env *e, const char *req, struct reply *r)
 {
 	ck_assert_int_eq(device_command(e->dev, req, on_reply, r), 0);
 }
@@ -330,17 +172,18 @@ static uint32_t put_stats(uint8_t *p, const uint64_t (*st)[2], unsigned nr)
 #define STATS_GPA (DATA_GPA + STATS * DATA_LEN)
 
 /* The driver's one stats buffer, (re)filled and made available. */
-static uint16_t post_stats(struct env *e, const uint64_t (*st)[2], unsigned nr, uint32_t extra)
+static uint16_t post_stats(struct virtio_env *e, const uint64_t (*st)[2], unsigned nr,
+			   uint32_t extra)
 {
 	struct virtq_buf b = {.gpa = STATS_GPA};
 
-	b.len = put_stats(ptr(e, STATS_GPA, 1024), st, nr) + extra;
-	return add(e, STATS, &b, 1);
+	b.len = put_stats(virtio_env_ptr(e, STATS_GPA, 1024), st, nr) + extra;
+	return virtio_env_add(e, STATS, &b, 1);
 }
 
 START_TEST(test_device_identity)
 {
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e, 0);
 	ck_assert_str_eq(e.ops->name, "virtio-balloon");
@@ -348,11 +191,11 @@ START_TEST(test_device_identity)
 	ck_assert_uint_eq(e.ops->nr_queues, NRQ);
 	ck_assert_uint_eq(e.ops->config_size, 8);
 	/* Exactly STATS_VQ and DEFLATE_ON_OOM among the device-specific bits. */
-	wr(&e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_DF, 4) & 0xffffff,
+	virtio_env_wr(&e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+	ck_assert_uint_eq(virtio_env_rd(&e, VIRTIO_PCI_COMMON_DF, 4) & 0xffffff,
 			  BIT(VIRTIO_BALLOON_F_STATS_VQ) | BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 0);
-	env_destroy(&e);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -361,7 +204,7 @@ START_TEST(test_inflate_frees_pages)
 	/* A run inside A, one across the A/B boundary, single pages in B and C. */
 	const uint32_t pfns[] = {0x200, 0x201, 0x202, 0x3ff, 0x400, 0x401, 0x480, 0x800, 0x801};
 	uint64_t before, after;
-	struct env e;
+	struct virtio_env e;
 	uint16_t head;
 
 	env_create(&e, 0);
@@ -373,9 +216,9 @@ START_TEST(test_inflate_frees_pages)
 	for (unsigned i = 0; i < ARRAY_SIZE(pfns); i++)
 		ck_assert(resident(&e, (uint64_t)pfns[i] << 12));
 	before = blocks(&e);
-	kick(&e, INFLATE);
-	ck_assert_int_eq(used(&e, INFLATE, head), 0);
-	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR(INFLATE)]), 1);
+	virtio_env_kick(&e, INFLATE);
+	ck_assert_int_eq(virtio_env_used(&e, INFLATE, head), 0);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR(INFLATE)]), 1);
 	/* The memfd gave the pages back: 8 blocks of 512 bytes each. */
 	after = blocks(&e);
 	ck_assert_uint_eq(before - after, ARRAY_SIZE(pfns) * 8);
@@ -383,12 +226,12 @@ START_TEST(test_inflate_frees_pages)
 		uint64_t gpa = (uint64_t)pfns[i] << 12;
 
 		ck_assert(!resident(&e, gpa));
-		ck_assert(all_byte(ptr(&e, gpa, 4096), 4096, 0));
+		ck_assert(all_byte(virtio_env_ptr(&e, gpa, 4096), 4096, 0));
 	}
 	/* Only those: their neighbours keep their contents. */
-	ck_assert(all_byte(ptr(&e, BALLOON + 3 * 4096, 5 * 4096), 5 * 4096, 0x5a));
-	ck_assert_uint_eq(status(&e), S_LIVE);
-	env_destroy(&e);
+	ck_assert(all_byte(virtio_env_ptr(&e, BALLOON + 3 * 4096, 5 * 4096), 5 * 4096, 0x5a));
+	ck_assert_uint_eq(virtio_env_status(&e), S_LIVE);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -396,39 +239,39 @@ START_TEST(test_invalid_pfns_skipped)
 {
 	/* In the hole, past the end of RAM, the largest PFN; valid ones around them. */
 	const uint32_t pfns[] = {0x200, HOLE >> 12, 0x100000, 0xffffffff, 0x900, 0x201};
-	struct env e;
+	struct virtio_env e;
 	uint16_t head;
 
 	env_create(&e, 0);
 	init(&e, FEAT_ALL, NRQ);
 	fill_pages(&e, BALLOON, 3, 0x77);
 	head = post_pfns(&e, INFLATE, pfns, ARRAY_SIZE(pfns), 0);
-	kick(&e, INFLATE);
-	ck_assert_int_eq(used(&e, INFLATE, head), 0);
-	ck_assert(all_byte(ptr(&e, BALLOON, 2 * 4096), 2 * 4096, 0));
-	ck_assert(all_byte(ptr(&e, BALLOON + 2 * 4096, 4096), 4096, 0x77));
-	ck_assert_uint_eq(status(&e), S_LIVE);
-	env_destroy(&e);
+	virtio_env_kick(&e, INFLATE);
+	ck_assert_int_eq(virtio_env_used(&e, INFLATE, head), 0);
+	ck_assert(all_byte(virtio_env_ptr(&e, BALLOON, 2 * 4096), 2 * 4096, 0));
+	ck_assert(all_byte(virtio_env_ptr(&e, BALLOON + 2 * 4096, 4096), 4096, 0x77));
+	ck_assert_uint_eq(virtio_env_status(&e), S_LIVE);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
 START_TEST(test_deflate_validates_and_keeps_pages)
 {
 	const uint32_t pfns[] = {0x200, 0x201, HOLE >> 12, 0xffffffff};
-	struct env e;
+	struct virtio_env e;
 	uint16_t head;
 
 	env_create(&e, 0);
 	init(&e, FEAT_ALL, NRQ);
 	fill_pages(&e, BALLOON, 2, 0x33);
 	head = post_pfns(&e, DEFLATE, pfns, ARRAY_SIZE(pfns), 0);
-	kick(&e, DEFLATE);
-	ck_assert_int_eq(used(&e, DEFLATE, head), 0);
-	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR(DEFLATE)]), 1);
+	virtio_env_kick(&e, DEFLATE);
+	ck_assert_int_eq(virtio_env_used(&e, DEFLATE, head), 0);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR(DEFLATE)]), 1);
 	/* Deflating gives the guest its pages back; it frees nothing. */
-	ck_assert(all_byte(ptr(&e, BALLOON, 2 * 4096), 2 * 4096, 0x33));
-	ck_assert_uint_eq(status(&e), S_LIVE);
-	env_destroy(&e);
+	ck_assert(all_byte(virtio_env_ptr(&e, BALLOON, 2 * 4096), 2 * 4096, 0x33));
+	ck_assert_uint_eq(virtio_env_status(&e), S_LIVE);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -441,36 +284,36 @@ START_TEST(test_malformed_chains)
 	};
 	const struct virtq_buf outside = {.gpa = 0x40000000ULL, .len = 4};
 	uint16_t h1, h2, h3;
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e, 0);
 	init(&e, FEAT_ALL, NRQ);
 	fill_pages(&e, BALLOON, 2, 0x44);
 	/* A writable buffer in inflateq: the whole request is refused. */
-	memcpy(ptr(&e, wbuf[0].gpa, 4), &pfn, 4);
-	h1 = add(&e, INFLATE, wbuf, 2);
+	memcpy(virtio_env_ptr(&e, wbuf[0].gpa, 4), &pfn, 4);
+	h1 = virtio_env_add(&e, INFLATE, wbuf, 2);
 	/* A buffer outside guest memory. */
-	h2 = add(&e, INFLATE, &outside, 1);
-	kick(&e, INFLATE);
-	ck_assert_int_eq(used(&e, INFLATE, h1), 0);
-	ck_assert_int_eq(used(&e, INFLATE, h2), 0);
-	ck_assert(all_byte(ptr(&e, BALLOON, 4096), 4096, 0x44));
+	h2 = virtio_env_add(&e, INFLATE, &outside, 1);
+	virtio_env_kick(&e, INFLATE);
+	ck_assert_int_eq(virtio_env_used(&e, INFLATE, h1), 0);
+	ck_assert_int_eq(virtio_env_used(&e, INFLATE, h2), 0);
+	ck_assert(all_byte(virtio_env_ptr(&e, BALLOON, 4096), 4096, 0x44));
 	/* An odd length: the whole PFN counts, the 3 trailing bytes do not. */
 	virtq_driver_free_all(&e.drv[INFLATE]);
 	h3 = post_pfns(&e, INFLATE, (const uint32_t[]){0x201}, 1, 3);
-	kick(&e, INFLATE);
-	ck_assert_int_eq(used(&e, INFLATE, h3), 0);
-	ck_assert(all_byte(ptr(&e, BALLOON + 4096, 4096), 4096, 0));
-	ck_assert(all_byte(ptr(&e, BALLOON, 4096), 4096, 0x44));
-	ck_assert_uint_eq(status(&e), S_LIVE);
-	env_destroy(&e);
+	virtio_env_kick(&e, INFLATE);
+	ck_assert_int_eq(virtio_env_used(&e, INFLATE, h3), 0);
+	ck_assert(all_byte(virtio_env_ptr(&e, BALLOON + 4096, 4096), 4096, 0));
+	ck_assert(all_byte(virtio_env_ptr(&e, BALLOON, 4096), 4096, 0x44));
+	ck_assert_uint_eq(virtio_env_status(&e), S_LIVE);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
 START_TEST(test_config_access_widths)
 {
 	struct reply r = {0};
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e, 0);
 	init(&e, FEAT_ALL, NRQ);
@@ -494,14 +337,14 @@ START_TEST(test_config_access_widths)
 	ck_assert_uint_eq(cfg_rd(&e, 4, 4), 7);
 	/* Past the configuration: reads 0. */
 	ck_assert_uint_eq(cfg_rd(&e, 8, 4), 0);
-	env_destroy(&e);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
 START_TEST(test_balloon_command)
 {
 	struct reply r = {0};
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e, 0);
 	/* Before the driver runs: the target is there for it, no interrupt. */
@@ -517,13 +360,13 @@ START_TEST(test_balloon_command)
 	ck_assert_uint_eq(r.n, 2);
 	ck_assert_str_eq(r.text, "{\"ok\":true}");
 	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 1);
-	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 1);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[CFG_VECTOR]), 1);
 
 	/* More than the guest has: capped at its memory. */
 	command(&e, "{\"command\":\"balloon\",\"num_bytes\":9223372036854775807}", &r);
 	ck_assert_str_eq(r.text, "{\"ok\":true}");
 	ck_assert_uint_eq(cfg_rd(&e, 0, 4), RAM_PAGES);
-	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 1);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[CFG_VECTOR]), 1);
 
 	command(&e, "{\"command\":\"balloon\",\"num_bytes\":0}", &r);
 	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 0);
@@ -543,8 +386,8 @@ START_TEST(test_balloon_command)
 	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
 	ck_assert_uint_eq(r.n, 10);
 	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 0);
-	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 1);
-	env_destroy(&e);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[CFG_VECTOR]), 1);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -571,24 +414,24 @@ static const uint64_t fresh_stats[][2] = {
 	"\"hugetlb_failures\":18446744073709551615},\"balloon_actual\":"
 
 /* Driver start-up: the first stats buffer arrives with DRIVER_OK (Linux adds it before). */
-static uint16_t init_with_stats(struct env *e)
+static uint16_t init_with_stats(struct virtio_env *e)
 {
 	uint16_t head;
 
-	setup(e, FEAT_ALL, NRQ);
+	virtio_env_setup(e, FEAT_ALL, NRQ);
 	head = post_stats(e, boot_stats, ARRAY_SIZE(boot_stats), 0);
 	virtq_driver_kick(&e->drv[STATS]);
-	driver_ok(e);
-	drain_irqs(e);
+	virtio_env_live(e);
+	virtio_env_drain_irqs(e);
 	/* The device holds it until someone asks. */
-	ck_assert_int_eq(used(e, STATS, head), -1);
+	ck_assert_int_eq(virtio_env_used(e, STATS, head), -1);
 	return head;
 }
 
 START_TEST(test_stats_round_trip)
 {
 	struct reply r = {0};
-	struct env e;
+	struct virtio_env e;
 	uint16_t head;
 
 	env_create(&e, 0);
@@ -598,63 +441,63 @@ START_TEST(test_stats_round_trip)
 	command(&e, "{\"command\":\"balloon_stats\"}", &r);
 	ck_assert_uint_eq(r.n, 0);
 	/* The held buffer comes back to the driver, with an interrupt: "send fresh stats". */
-	ck_assert_int_eq(used(&e, STATS, head), 0);
-	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR(STATS)]), 1);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR(STATS)]), 1);
 	/* The guest refills it and adds it again. */
 	head = post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
-	kick(&e, STATS);
+	virtio_env_kick(&e, STATS);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_str_eq(r.text, FRESH_JSON "12288}");
-	ck_assert_int_eq(used(&e, STATS, head), -1);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), -1);
 
 	/* Again: a partial trailing entry is dropped, only what the guest sent is reported. */
 	command(&e, "{\"command\":\"balloon_stats\"}", &r);
-	ck_assert_int_eq(used(&e, STATS, head), 0);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	head = post_stats(
 		&e,
 		(const uint64_t[][2]){{VIRTIO_BALLOON_S_MEMFREE, 5}, {VIRTIO_BALLOON_S_MEMFREE, 6}},
 		2, 9);
-	kick(&e, STATS);
+	virtio_env_kick(&e, STATS);
 	ck_assert_uint_eq(r.n, 2);
 	ck_assert_str_eq(r.text, "{\"ok\":true,\"stats\":{\"free_memory\":6},"
 				 "\"balloon_actual\":12288}");
-	ck_assert_int_eq(used(&e, STATS, head), -1);
-	ck_assert_uint_eq(status(&e), S_LIVE);
-	env_destroy(&e);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), -1);
+	ck_assert_uint_eq(virtio_env_status(&e), S_LIVE);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
 START_TEST(test_stats_requests_share_a_round_trip)
 {
 	struct reply r1 = {0}, r2 = {0}, r3 = {0};
-	struct env e;
+	struct virtio_env e;
 	uint16_t head;
 
 	env_create(&e, 0);
 	head = init_with_stats(&e);
 	command(&e, "{\"command\":\"balloon_stats\"}", &r1);
 	command(&e, "{\"command\":\"balloon_stats\"}", &r2);
-	ck_assert_int_eq(used(&e, STATS, head), 0);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	/* Only one buffer went back to the guest. */
-	ck_assert_int_eq(used(&e, STATS, head), -1);
-	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR(STATS)]), 1);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), -1);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR(STATS)]), 1);
 	command(&e, "{\"command\":\"balloon_stats\"}", &r3);
 	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
-	kick(&e, STATS);
+	virtio_env_kick(&e, STATS);
 	ck_assert_uint_eq(r1.n, 1);
 	ck_assert_uint_eq(r2.n, 1);
 	ck_assert_uint_eq(r3.n, 1);
 	ck_assert_str_eq(r1.text, FRESH_JSON "0}");
 	ck_assert_str_eq(r2.text, r1.text);
 	ck_assert_str_eq(r3.text, r1.text);
-	env_destroy(&e);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
 START_TEST(test_stats_before_first_buffer)
 {
 	struct reply r = {0};
-	struct env e;
+	struct virtio_env e;
 	uint16_t head;
 
 	env_create(&e, 0);
@@ -662,27 +505,27 @@ START_TEST(test_stats_before_first_buffer)
 	command(&e, "{\"command\":\"balloon_stats\"}", &r);
 	/* The driver's first buffer carries start-up stats: the device asks for fresh ones. */
 	head = post_stats(&e, boot_stats, ARRAY_SIZE(boot_stats), 0);
-	kick(&e, STATS);
+	virtio_env_kick(&e, STATS);
 	ck_assert_uint_eq(r.n, 0);
-	ck_assert_int_eq(used(&e, STATS, head), 0);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
-	kick(&e, STATS);
+	virtio_env_kick(&e, STATS);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_str_eq(r.text, FRESH_JSON "0}");
-	env_destroy(&e);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
 START_TEST(test_stats_timeout)
 {
 	struct reply r = {0}, r2 = {0};
-	struct env e;
+	struct virtio_env e;
 	uint16_t head;
 
 	env_create(&e, 20);
 	head = init_with_stats(&e);
 	command(&e, "{\"command\":\"balloon_stats\"}", &r);
-	ck_assert_int_eq(used(&e, STATS, head), 0);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	/* The guest never answers: the loop wakes up for the deadline alone. */
 	while (r.n == 0)
 		ck_assert_int_ge(event_base_loop(e.eb, EVLOOP_ONCE), 0);
@@ -692,23 +535,23 @@ START_TEST(test_stats_timeout)
 
 	/* A late answer goes to nobody; the buffer is held for the next request. */
 	head = post_stats(&e, boot_stats, ARRAY_SIZE(boot_stats), 0);
-	kick(&e, STATS);
+	virtio_env_kick(&e, STATS);
 	ck_assert_uint_eq(r.n, 1);
-	ck_assert_int_eq(used(&e, STATS, head), -1);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), -1);
 	command(&e, "{\"command\":\"balloon_stats\"}", &r2);
-	ck_assert_int_eq(used(&e, STATS, head), 0);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
-	kick(&e, STATS);
+	virtio_env_kick(&e, STATS);
 	ck_assert_uint_eq(r2.n, 1);
 	ck_assert_str_eq(r2.text, FRESH_JSON "0}");
-	env_destroy(&e);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
 START_TEST(test_stats_unavailable)
 {
 	struct reply r = {0};
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e, 0);
 	/* Not activated. */
@@ -718,7 +561,7 @@ START_TEST(test_stats_unavailable)
 	/* Activated without STATS_VQ: statsq is not one, even if enabled. */
 	init(&e, BIT(VIRTIO_F_VERSION_1), NRQ);
 	post_stats(&e, boot_stats, ARRAY_SIZE(boot_stats), 0);
-	kick(&e, STATS);
+	virtio_env_kick(&e, STATS);
 	command(&e, "{\"command\":\"balloon_stats\"}", &r);
 	ck_assert_uint_eq(r.n, 2);
 	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
@@ -727,23 +570,23 @@ START_TEST(test_stats_unavailable)
 	command(&e, "{\"command\":\"balloon_stats\"}", &r);
 	ck_assert_uint_eq(r.n, 3);
 	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
-	env_destroy(&e);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
 START_TEST(test_reset_answers_pending)
 {
 	struct reply r = {0}, r2 = {0};
-	struct env e;
+	struct virtio_env e;
 	uint16_t head;
 
 	env_create(&e, 0);
 	head = init_with_stats(&e);
 	cfg_wr(&e, 4, 4, 5);
 	command(&e, "{\"command\":\"balloon_stats\"}", &r);
-	ck_assert_int_eq(used(&e, STATS, head), 0);
-	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
-	run_loop(&e);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
+	virtio_env_wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	virtio_env_run_loop(&e);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
 	ck_assert_ptr_nonnull(strstr(r.text, "reset"));
@@ -753,19 +596,19 @@ START_TEST(test_reset_answers_pending)
 	/* The next driver starts from scratch and gets its stats through. */
 	head = init_with_stats(&e);
 	command(&e, "{\"command\":\"balloon_stats\"}", &r2);
-	ck_assert_int_eq(used(&e, STATS, head), 0);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
-	kick(&e, STATS);
+	virtio_env_kick(&e, STATS);
 	ck_assert_uint_eq(r2.n, 1);
 	ck_assert_str_eq(r2.text, FRESH_JSON "0}");
 	ck_assert_uint_eq(r.n, 1);
-	env_destroy(&e);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
 static void *vcpu_resets(void *arg)
 {
-	wr(arg, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	virtio_env_wr(arg, VIRTIO_PCI_COMMON_STATUS, 1, 0);
 	return NULL;
 }
 
@@ -773,7 +616,7 @@ START_TEST(test_reset_from_vcpu_thread)
 {
 	struct reply r = {0};
 	pthread_t t;
-	struct env e;
+	struct virtio_env e;
 
 	/* As in the VMM: the loop is thread-aware, and a vCPU thread resets the device. */
 	ck_assert_int_eq(evthread_use_pthreads(), 0);
@@ -787,20 +630,20 @@ START_TEST(test_reset_from_vcpu_thread)
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_ptr_nonnull(strstr(r.text, "reset"));
-	env_destroy(&e);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
 START_TEST(test_destroy_answers_pending)
 {
 	struct reply r = {0};
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e, 0);
 	init_with_stats(&e);
 	command(&e, "{\"command\":\"balloon_stats\"}", &r);
 	ck_assert_uint_eq(r.n, 0);
-	env_destroy(&e);
+	virtio_env_destroy(&e);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
 }
@@ -809,23 +652,24 @@ END_TEST
 START_TEST(test_second_stats_buffer_returned)
 {
 	struct reply r = {0};
-	struct env e;
+	struct virtio_env e;
 	uint16_t head, extra;
 
 	env_create(&e, 0);
 	head = init_with_stats(&e);
 	/* A buggy driver adds a second buffer while the device holds one: it comes back. */
-	extra = add(&e, STATS, &(struct virtq_buf){.gpa = STATS_GPA + 0x800, .len = 20}, 1);
-	kick(&e, STATS);
-	ck_assert_int_eq(used(&e, STATS, extra), 0);
+	extra = virtio_env_add(&e, STATS, &(struct virtq_buf){.gpa = STATS_GPA + 0x800, .len = 20},
+			       1);
+	virtio_env_kick(&e, STATS);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, extra), 0);
 	/* The held one still serves. */
 	command(&e, "{\"command\":\"balloon_stats\"}", &r);
-	ck_assert_int_eq(used(&e, STATS, head), 0);
+	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
-	kick(&e, STATS);
+	virtio_env_kick(&e, STATS);
 	ck_assert_str_eq(r.text, FRESH_JSON "0}");
-	ck_assert_uint_eq(status(&e), S_LIVE);
-	env_destroy(&e);
+	ck_assert_uint_eq(virtio_env_status(&e), S_LIVE);
+	virtio_env_destroy(&e);
 }
 END_TEST
 

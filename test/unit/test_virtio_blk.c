@@ -11,11 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <event2/event.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
@@ -26,9 +24,9 @@
 #include "core/device.h"
 #include "core/guest_mem.h"
 #include "core/log.h"
-#include "core/pci.h"
 #include "test/unit/testutil.h"
 #include "test/unit/virtq_driver.h"
+#include "test/unit/virtio_env.h"
 #include "virtio/blk.h"
 #include "virtio/pci.h"
 #include "virtio/virtio.h"
@@ -43,11 +41,10 @@
 #define QSIZE	   64
 #define SECTOR	   512u
 #define BIT(n)	   (1ULL << (n))
-#define S_LIVE                                                                                     \
-	(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |      \
-	 VIRTIO_CONFIG_S_DRIVER_OK)
-#define CFG_VECTOR   0
-#define Q_VECTOR     1
+/* The helper's vectors and live status (virtio_env.h), under this suite's names. */
+#define S_LIVE	     VIRTIO_ENV_S_LIVE
+#define CFG_VECTOR   VIRTIO_ENV_CFG_VECTOR
+#define Q_VECTOR     VIRTIO_ENV_Q_VECTOR(0)
 #define FEATURES     (BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX))
 #define NO_STATUS    0xee
 #define WAIT_US	     200
@@ -85,15 +82,7 @@ struct opts {
 };
 
 struct env {
-	struct logger lg;
-	struct guest_mem mem;
-	struct event_base *eb;
-	struct pci_irq_fds irq;
-	struct device *dev;
-	struct pci_dev_desc desc;
-	const struct virtio_dev_ops *ops;
-	struct virtq_driver drv;
-	bool drv_live;
+	struct virtio_env v;
 	char path[PATH_MAX];
 	struct disk_config cfg;
 };
@@ -120,14 +109,6 @@ static void make_image(char *path, size_t path_len, uint64_t size, uint8_t seed)
 	free(buf);
 }
 
-static int new_eventfd(void)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-
-	ck_assert_int_ge(fd, 0);
-	return fd;
-}
-
 static struct disk_config config_of(const char *path, const struct opts *o)
 {
 	struct disk_config c = {
@@ -146,42 +127,33 @@ static struct disk_config config_of(const char *path, const struct opts *o)
 	return c;
 }
 
+static const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
+static const struct virtio_env_params env_params = {.ram = ram,
+						    .nr_ram = ARRAY_SIZE(ram),
+						    .queue_size = QSIZE,
+						    .ring_gpa = RING_GPA,
+						    .data_gpa = DATA_GPA,
+						    .data_len = DATA_LEN};
+
 /* Returns the device's creation status; on success the env is live. */
 static int env_try(struct env *e, const struct opts *o)
 {
-	const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
+	const struct virtio_dev_ops *ops;
 	void *dev;
 	int ret;
 
 	memset(e, 0, sizeof(*e));
-	log_init(&e->lg);
-	e->lg.level = LOG_LVL_OFF;
+	ck_assert_int_eq(virtio_env_create(&e->v, &env_params), 0);
 	make_image(e->path, sizeof(e->path), o->size, 1);
 	e->cfg = config_of(e->path, o);
-	ret = virtio_blk_create(&e->cfg, &e->lg, &e->ops, &dev);
+	ret = virtio_blk_create(&e->cfg, &e->v.lg, &ops, &dev);
 	if (ret) {
+		virtio_env_destroy(&e->v);
 		unlink(e->path);
 		return ret;
 	}
-	ck_assert_int_eq(guest_mem_create_regions(&e->mem, ram, 1), 0);
-	e->eb = event_base_new();
-	ck_assert_ptr_nonnull(e->eb);
-	e->irq.nr_vectors = 2;
-	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
-		e->irq.vector_fds[i] = new_eventfd();
-	e->irq.intx_fd = new_eventfd();
-	e->irq.intx_resample_fd = new_eventfd();
-	ck_assert_int_eq(
-		virtio_pci_transport_create(&(struct virtio_pci_params){.ops = e->ops,
-									.dev = dev,
-									.label = "virtio-blk0",
-									.mem = &e->mem,
-									.irq = &e->irq,
-									.log = &e->lg},
-					    &e->dev, &e->desc),
-		0);
-	ck_assert_int_eq(e->dev->ops->start(e->dev->priv, e->eb), 0);
-	device_msix_state(e->dev, true);
+	ck_assert_int_eq(virtio_env_attach(&e->v, ops, dev, "virtio-blk0"), 0);
+	ck_assert_int_eq(virtio_env_start(&e->v, true), 0);
 	return 0;
 }
 
@@ -197,83 +169,22 @@ static void env_create(struct env *e, const struct opts *o)
 static void env_destroy(struct env *e)
 {
 	__atomic_store_n(&probe.drv, NULL, __ATOMIC_RELEASE);
-	e->dev->ops->destroy(e->dev->priv);
-	if (e->drv_live)
-		virtq_driver_destroy(&e->drv);
-	event_base_free(e->eb);
-	guest_mem_destroy(&e->mem);
+	virtio_env_destroy(&e->v);
 	unlink(e->path);
-}
-
-static uint64_t rd(struct env *e, uint64_t off, uint32_t len)
-{
-	uint64_t v = 0;
-
-	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, false), 0);
-	return v;
-}
-
-static void wr(struct env *e, uint64_t off, uint32_t len, uint64_t v)
-{
-	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, true), 0);
-}
-
-static uint64_t count(int fd)
-{
-	uint64_t n;
-
-	ck_assert_int_eq(eventfd_drain(fd, &n), 0);
-	return n;
-}
-
-static void run_loop(struct env *e)
-{
-	ck_assert_int_ge(event_base_loop(e->eb, EVLOOP_NONBLOCK), 0);
-}
-
-static uint8_t status(struct env *e)
-{
-	return (uint8_t)rd(e, VIRTIO_PCI_COMMON_STATUS, 1);
 }
 
 static uint64_t device_features(struct env *e)
 {
-	wr(e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
-	return rd(e, VIRTIO_PCI_COMMON_DF, 4);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+	return virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_DF, 4);
 }
 
 /* Linux's order: reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK, queue, DRIVER_OK. */
 static void init(struct env *e, uint64_t features)
 {
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
-	wr(e, VIRTIO_PCI_COMMON_GF, 4, (uint32_t)features);
-	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
-	wr(e, VIRTIO_PCI_COMMON_GF, 4, features >> 32);
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | VIRTIO_CONFIG_S_FEATURES_OK);
-	ck_assert(status(e) & VIRTIO_CONFIG_S_FEATURES_OK);
-	wr(e, VIRTIO_PCI_COMMON_MSIX, 2, CFG_VECTOR);
-
+	/* The driver the probe reads is replaced. */
 	__atomic_store_n(&probe.drv, NULL, __ATOMIC_RELEASE);
-	if (e->drv_live)
-		virtq_driver_destroy(&e->drv);
-	ck_assert_int_eq(virtq_driver_init(&e->drv, &e->mem, QSIZE, RING_GPA, DATA_GPA, DATA_LEN,
-					   features & BIT(VIRTIO_RING_F_EVENT_IDX)),
-			 0);
-	e->drv_live = true;
-	e->drv.kick_fd = e->desc.ioevents[0].fd;
-	wr(e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
-	wr(e, VIRTIO_PCI_COMMON_Q_SIZE, 2, QSIZE);
-	wr(e, VIRTIO_PCI_COMMON_Q_MSIX, 2, Q_VECTOR);
-	wr(e, VIRTIO_PCI_COMMON_Q_DESCLO, 8, e->drv.desc);
-	wr(e, VIRTIO_PCI_COMMON_Q_AVAILLO, 8, e->drv.avail);
-	wr(e, VIRTIO_PCI_COMMON_Q_USEDLO, 8, e->drv.used);
-	wr(e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | VIRTIO_CONFIG_S_DRIVER_OK);
-	ck_assert_uint_eq(status(e), S_LIVE);
-	run_loop(e);
+	virtio_env_init(&e->v, features, 1);
 }
 
 static void env_init(struct env *e, const struct opts *o)
@@ -282,41 +193,16 @@ static void env_init(struct env *e, const struct opts *o)
 	init(e, FEATURES);
 }
 
-static uint8_t *ptr(struct env *e, uint64_t gpa, uint64_t len)
-{
-	void *p;
-
-	ck_assert_int_eq(guest_mem_ptr(&e->mem, gpa, len, &p), 0);
-	return p;
-}
-
-static uint16_t add(struct env *e, const struct virtq_buf *b, unsigned nr)
-{
-	uint16_t head;
-
-	ck_assert_int_eq(virtq_driver_add(&e->drv, b, nr, &head), 0);
-	return head;
-}
-
-static void kick(struct env *e)
-{
-	virtq_driver_kick(&e->drv);
-	run_loop(e);
-}
-
 /* Waits for the next used entry, which must be head; returns its length. */
 static uint32_t wait_used(struct env *e, uint16_t head)
 {
-	uint16_t id = 0;
-	uint32_t len = 0;
-
 	for (unsigned i = 0; i < WAIT_ROUNDS; i++) {
-		run_loop(e);
-		if (virtq_driver_get_used(&e->drv, &id, &len) == 0) {
-			ck_assert_uint_eq(id, head);
-			virtq_driver_set_used_event(&e->drv, e->drv.last_used);
-			return len;
-		}
+		int64_t len;
+
+		virtio_env_run_loop(&e->v);
+		len = virtio_env_used(&e->v, 0, head);
+		if (len >= 0)
+			return (uint32_t)len;
 		usleep(WAIT_US);
 	}
 	ck_abort_msg("request %u never completed", head);
@@ -329,27 +215,27 @@ static uint32_t submit(struct env *e, const struct virtq_buf *b, unsigned nr, ui
 	uint16_t head;
 	uint32_t len;
 
-	*ptr(e, STATUS_GPA, 1) = NO_STATUS;
-	head = add(e, b, nr);
-	kick(e);
+	*virtio_env_ptr(&e->v, STATUS_GPA, 1) = NO_STATUS;
+	head = virtio_env_add(&e->v, 0, b, nr);
+	virtio_env_kick(&e->v, 0);
 	len = wait_used(e, head);
-	*st = *ptr(e, STATUS_GPA, 1);
+	*st = *virtio_env_ptr(&e->v, STATUS_GPA, 1);
 	return len;
 }
 
 static uint64_t wait_irq(struct env *e, unsigned vector)
 {
-	struct pollfd p = {.fd = e->irq.vector_fds[vector], .events = POLLIN};
+	struct pollfd p = {.fd = e->v.irq.vector_fds[vector], .events = POLLIN};
 
 	ck_assert_int_eq(poll(&p, 1, WAIT_ROUNDS * WAIT_US / 1000), 1);
-	return count(e->irq.vector_fds[vector]);
+	return virtio_env_count(e->v.irq.vector_fds[vector]);
 }
 
 static void put_hdr(struct env *e, uint32_t type, uint64_t sector)
 {
 	struct virtio_blk_outhdr h = {.type = htole32(type), .sector = htole64(sector)};
 
-	ck_assert_int_eq(guest_mem_write(&e->mem, HDR_GPA, &h, sizeof(h)), 0);
+	ck_assert_int_eq(guest_mem_write(&e->v.mem, HDR_GPA, &h, sizeof(h)), 0);
 }
 
 /* header, one data buffer (none when len is 0), status. */
@@ -387,7 +273,7 @@ static uint32_t rq_segments(struct env *e, uint32_t type,
 			    const struct virtio_blk_discard_write_zeroes *s, unsigned n,
 			    uint8_t *st)
 {
-	ck_assert_int_eq(guest_mem_write(&e->mem, SEG_GPA, s, n * sizeof(*s)), 0);
+	ck_assert_int_eq(guest_mem_write(&e->v.mem, SEG_GPA, s, n * sizeof(*s)), 0);
 	return request(e, type, 0, SEG_GPA, n * sizeof(*s), false, st);
 }
 
@@ -443,7 +329,7 @@ static bool all_byte(const uint8_t *p, size_t n, uint8_t v)
 
 static uint64_t cfg_rd(struct env *e, uint32_t off, uint32_t len)
 {
-	return rd(e, VIRTIO_PCI_DEVICE_OFF + off, len);
+	return virtio_env_rd(&e->v, VIRTIO_PCI_DEVICE_OFF + off, len);
 }
 
 struct reply {
@@ -462,7 +348,7 @@ static void on_reply(void *ctx, const char *text)
 static const char *command(struct env *e, const char *req, struct reply *r)
 {
 	memset(r, 0, sizeof(*r));
-	ck_assert_int_eq(device_command(e->dev, req, on_reply, r), 0);
+	ck_assert_int_eq(device_command(e->v.dev, req, on_reply, r), 0);
 	ck_assert_int_eq(r->calls, 1);
 	return r->text;
 }
@@ -473,10 +359,10 @@ START_TEST(test_identity_and_config)
 	struct env e;
 
 	env_create(&e, &(struct opts){.block_size = 4096});
-	ck_assert_str_eq(e.ops->name, "virtio-blk");
-	ck_assert_uint_eq(e.ops->device_type, VIRTIO_ID_BLOCK);
-	ck_assert_uint_eq(e.ops->nr_queues, 1);
-	ck_assert_uint_eq(e.ops->config_size, 60);
+	ck_assert_str_eq(e.v.ops->name, "virtio-blk");
+	ck_assert_uint_eq(e.v.ops->device_type, VIRTIO_ID_BLOCK);
+	ck_assert_uint_eq(e.v.ops->nr_queues, 1);
+	ck_assert_uint_eq(e.v.ops->config_size, 60);
 	f = device_features(&e);
 	ck_assert(f & BIT(VIRTIO_BLK_F_SEG_MAX));
 	ck_assert(f & BIT(VIRTIO_BLK_F_SIZE_MAX));
@@ -505,8 +391,8 @@ START_TEST(test_identity_and_config)
 	ck_assert_uint_eq(cfg_rd(&e, 0, 1), 64);
 	ck_assert_uint_eq(cfg_rd(&e, 13, 1), 0);
 	/* The guest cannot change the configuration. */
-	wr(&e, VIRTIO_PCI_DEVICE_OFF, 8, 12345);
-	wr(&e, VIRTIO_PCI_DEVICE_OFF + 20, 4, 512);
+	virtio_env_wr(&e.v, VIRTIO_PCI_DEVICE_OFF, 8, 12345);
+	virtio_env_wr(&e.v, VIRTIO_PCI_DEVICE_OFF + 20, 4, 512);
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 64);
 	ck_assert_uint_eq(cfg_rd(&e, 20, 4), 4096);
 	env_destroy(&e);
@@ -560,7 +446,7 @@ START_TEST(test_read_write_every_sector)
 
 	env_init(&e, &(struct opts){0});
 	for (unsigned s = 0; s < 64; s++) {
-		uint8_t *p = ptr(&e, DATA_GPA, SECTOR);
+		uint8_t *p = virtio_env_ptr(&e.v, DATA_GPA, SECTOR);
 
 		memset(p, 0, SECTOR);
 		ck_assert_uint_eq(rq_read(&e, s, DATA_GPA, SECTOR, &st), SECTOR + 1);
@@ -570,7 +456,7 @@ START_TEST(test_read_write_every_sector)
 	}
 	ck_assert_uint_ge(wait_irq(&e, Q_VECTOR), 1);
 	for (unsigned s = 0; s < 64; s++) {
-		uint8_t *p = ptr(&e, DATA_GPA, SECTOR);
+		uint8_t *p = virtio_env_ptr(&e.v, DATA_GPA, SECTOR);
 
 		for (unsigned i = 0; i < SECTOR; i++)
 			p[i] = pat(s * SECTOR + i, 9);
@@ -584,20 +470,20 @@ START_TEST(test_read_write_every_sector)
 	ck_assert_uint_eq(submit(&e, split_read, ARRAY_SIZE(split_read), &st), 2049);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
 	file_read(&e, buf, sizeof(buf), 10 * SECTOR);
-	ck_assert_mem_eq(ptr(&e, DATA_GPA, 100), buf, 100);
-	ck_assert_mem_eq(ptr(&e, DATA_GPA + 0x1000, 1000), buf + 100, 1000);
-	ck_assert_mem_eq(ptr(&e, DATA_GPA + 0x2000, 948), buf + 1100, 948);
+	ck_assert_mem_eq(virtio_env_ptr(&e.v, DATA_GPA, 100), buf, 100);
+	ck_assert_mem_eq(virtio_env_ptr(&e.v, DATA_GPA + 0x1000, 1000), buf + 100, 1000);
+	ck_assert_mem_eq(virtio_env_ptr(&e.v, DATA_GPA + 0x2000, 948), buf + 1100, 948);
 
 	put_hdr(&e, VIRTIO_BLK_T_OUT, 20);
-	memset(ptr(&e, DATA_GPA, 1), 0x77, 1);
-	memset(ptr(&e, DATA_GPA + 0x1000, 1023), 0x78, 1023);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, 1), 0x77, 1);
+	memset(virtio_env_ptr(&e.v, DATA_GPA + 0x1000, 1023), 0x78, 1023);
 	ck_assert_uint_eq(submit(&e, split_write, ARRAY_SIZE(split_write), &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
 	file_read(&e, buf, 1024, 20 * SECTOR);
 	ck_assert_uint_eq(buf[0], 0x77);
 	ck_assert(all_byte(buf + 1, 1023, 0x78));
 	ck_assert(file_is_pattern(&e, 22 * SECTOR, 64 * SECTOR, 9));
-	ck_assert_uint_eq(status(&e), S_LIVE);
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_LIVE);
 	env_destroy(&e);
 }
 END_TEST
@@ -608,19 +494,19 @@ START_TEST(test_flush_completes_after_fdatasync)
 	struct env e;
 
 	env_init(&e, &(struct opts){0});
-	memset(ptr(&e, DATA_GPA, SECTOR), 0x42, SECTOR);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, SECTOR), 0x42, SECTOR);
 	ck_assert_uint_eq(rq_write(&e, 3, DATA_GPA, SECTOR, &st), 1);
-	ck_assert_uint_eq(virtq_driver_used_idx(&e.drv), 1);
+	ck_assert_uint_eq(virtq_driver_used_idx(&e.v.drv[0]), 1);
 
 	__atomic_store_n(&probe.calls, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&probe.used_at_call, -1, __ATOMIC_RELAXED);
-	__atomic_store_n(&probe.drv, &e.drv, __ATOMIC_RELEASE);
+	__atomic_store_n(&probe.drv, &e.v.drv[0], __ATOMIC_RELEASE);
 	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
 	ck_assert_int_eq(__atomic_load_n(&probe.calls, __ATOMIC_ACQUIRE), 1);
 	/* When the data reached the disk, the guest could not yet see the flush done. */
 	ck_assert_int_eq(__atomic_load_n(&probe.used_at_call, __ATOMIC_RELAXED), 1);
-	ck_assert_uint_eq(virtq_driver_used_idx(&e.drv), 2);
+	ck_assert_uint_eq(virtq_driver_used_idx(&e.v.drv[0]), 2);
 	/* Reads and writes sync nothing. */
 	ck_assert_uint_eq(rq_read(&e, 3, DATA_GPA, SECTOR, &st), SECTOR + 1);
 	ck_assert_int_eq(__atomic_load_n(&probe.calls, __ATOMIC_ACQUIRE), 1);
@@ -636,24 +522,24 @@ static uint16_t add_slot(struct env *e, unsigned i, uint32_t type, uint64_t sect
 	struct virtq_buf b[3];
 	unsigned n = 0;
 
-	ck_assert_int_eq(guest_mem_write(&e->mem, HDR_GPA + 16 * i, &h, sizeof(h)), 0);
-	*ptr(e, STATUS_GPA + i, 1) = NO_STATUS;
+	ck_assert_int_eq(guest_mem_write(&e->v.mem, HDR_GPA + 16 * i, &h, sizeof(h)), 0);
+	*virtio_env_ptr(&e->v, STATUS_GPA + i, 1) = NO_STATUS;
 	b[n++] = (struct virtq_buf){.gpa = HDR_GPA + 16 * i, .len = 16};
 	if (len)
 		b[n++] = (struct virtq_buf){.gpa = gpa, .len = len, .writable = dev_writes};
 	b[n++] = (struct virtq_buf){.gpa = STATUS_GPA + i, .len = 1, .writable = true};
-	return add(e, b, n);
+	return virtio_env_add(&e->v, 0, b, n);
 }
 
 /* Waits until the device has used `n` entries in all. */
 static void wait_used_idx(struct env *e, uint16_t n)
 {
 	for (unsigned i = 0; i < WAIT_ROUNDS; i++) {
-		if (virtq_driver_used_idx(&e->drv) == n)
+		if (virtq_driver_used_idx(&e->v.drv[0]) == n)
 			return;
 		usleep(WAIT_US);
 	}
-	ck_abort_msg("the device used %u entries, not %u", virtq_driver_used_idx(&e->drv), n);
+	ck_abort_msg("the device used %u entries, not %u", virtq_driver_used_idx(&e->v.drv[0]), n);
 }
 
 /* Flushes queued together are each made durable before their own completion. */
@@ -662,18 +548,18 @@ START_TEST(test_flush_each_in_a_batch)
 	struct env e;
 
 	env_init(&e, &(struct opts){0});
-	memset(ptr(&e, DATA_GPA, 2 * SECTOR), 0x42, 2 * SECTOR);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, 2 * SECTOR), 0x42, 2 * SECTOR);
 	__atomic_store_n(&probe.calls, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&probe.used_at_call, -1, __ATOMIC_RELAXED);
-	__atomic_store_n(&probe.drv, &e.drv, __ATOMIC_RELEASE);
+	__atomic_store_n(&probe.drv, &e.v.drv[0], __ATOMIC_RELEASE);
 	add_slot(&e, 0, VIRTIO_BLK_T_OUT, 1, DATA_GPA, SECTOR, false);
 	add_slot(&e, 1, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false);
 	add_slot(&e, 2, VIRTIO_BLK_T_OUT, 2, DATA_GPA + SECTOR, SECTOR, false);
 	add_slot(&e, 3, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false);
-	virtq_driver_kick(&e.drv);
+	virtq_driver_kick(&e.v.drv[0]);
 	wait_used_idx(&e, 4);
 	for (unsigned i = 0; i < 4; i++)
-		ck_assert_uint_eq(*ptr(&e, STATUS_GPA + i, 1), VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(*virtio_env_ptr(&e.v, STATUS_GPA + i, 1), VIRTIO_BLK_S_OK);
 	/* Two flushes, two syncs; the second one before its own completion was visible. */
 	ck_assert_int_eq(__atomic_load_n(&probe.calls, __ATOMIC_ACQUIRE), 2);
 	ck_assert_int_eq(__atomic_load_n(&probe.used_at_call, __ATOMIC_RELAXED), 3);
@@ -699,17 +585,17 @@ START_TEST(test_batch_interrupt)
 	ck_assert_uint_eq(wait_irq(&e, Q_VECTOR), 1);
 	for (unsigned i = 0; i < N; i++)
 		head[i] = add_slot(&e, i, VIRTIO_BLK_T_IN, i, DATA_GPA + i * SECTOR, SECTOR, true);
-	virtq_driver_set_used_event(&e.drv, N);
-	virtq_driver_kick(&e.drv);
+	virtq_driver_set_used_event(&e.v.drv[0], N);
+	virtq_driver_kick(&e.v.drv[0]);
 	ck_assert_uint_eq(wait_irq(&e, Q_VECTOR), 1);
-	ck_assert_uint_eq(virtq_driver_used_idx(&e.drv), N + 1);
+	ck_assert_uint_eq(virtq_driver_used_idx(&e.v.drv[0]), N + 1);
 	for (unsigned i = 0; i < N; i++) {
-		ck_assert_int_eq(virtq_driver_get_used(&e.drv, &id, &len), 0);
+		ck_assert_int_eq(virtq_driver_get_used(&e.v.drv[0], &id, &len), 0);
 		ck_assert_uint_eq(id, head[i]);
 		ck_assert_uint_eq(len, SECTOR + 1);
-		ck_assert_uint_eq(*ptr(&e, STATUS_GPA + i, 1), VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(*virtio_env_ptr(&e.v, STATUS_GPA + i, 1), VIRTIO_BLK_S_OK);
 		for (unsigned j = 0; j < SECTOR; j++)
-			ck_assert_uint_eq(ptr(&e, DATA_GPA + i * SECTOR, SECTOR)[j],
+			ck_assert_uint_eq(virtio_env_ptr(&e.v, DATA_GPA + i * SECTOR, SECTOR)[j],
 					  pat(i * SECTOR + j, 1));
 	}
 	env_destroy(&e);
@@ -724,10 +610,10 @@ START_TEST(test_notify_through_bar)
 
 	env_init(&e, &(struct opts){0});
 	head = add_slot(&e, 0, VIRTIO_BLK_T_IN, 3, DATA_GPA, SECTOR, true);
-	wr(&e, VIRTIO_PCI_NOTIFY_OFF, 2, 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_NOTIFY_OFF, 2, 0);
 	ck_assert_uint_eq(wait_used(&e, head), SECTOR + 1);
-	ck_assert_uint_eq(*ptr(&e, STATUS_GPA, 1), VIRTIO_BLK_S_OK);
-	ck_assert_uint_eq(*ptr(&e, DATA_GPA, 1), pat(3 * SECTOR, 1));
+	ck_assert_uint_eq(*virtio_env_ptr(&e.v, STATUS_GPA, 1), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(*virtio_env_ptr(&e.v, DATA_GPA, 1), pat(3 * SECTOR, 1));
 	env_destroy(&e);
 }
 END_TEST
@@ -738,7 +624,7 @@ static int image_fd(struct env *e)
 	struct fd_list l = {0};
 	struct stat img = file_stat(e), st;
 
-	ck_assert_int_eq(e->dev->ops->fds(e->dev->priv, &l), 0);
+	ck_assert_int_eq(e->v.dev->ops->fds(e->v.dev->priv, &l), 0);
 	for (unsigned i = 0; i < l.nr; i++)
 		if (fstat(l.fds[i], &st) == 0 && st.st_ino == img.st_ino && st.st_dev == img.st_dev)
 			return l.fds[i];
@@ -754,7 +640,7 @@ START_TEST(test_read_only_refuses_writes)
 
 	env_init(&e, &(struct opts){.ro = true});
 	ck_assert_int_eq(fcntl(image_fd(&e), F_GETFL) & O_ACCMODE, O_RDONLY);
-	memset(ptr(&e, DATA_GPA, SECTOR), 0, SECTOR);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, SECTOR), 0, SECTOR);
 	ck_assert_uint_eq(rq_write(&e, 0, DATA_GPA, SECTOR, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
 	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_DISCARD, &s, 1, &st), 1);
@@ -765,7 +651,7 @@ START_TEST(test_read_only_refuses_writes)
 	/* Reading and flushing still work. */
 	ck_assert_uint_eq(rq_read(&e, 1, DATA_GPA, SECTOR, &st), SECTOR + 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
-	ck_assert_uint_eq(*ptr(&e, DATA_GPA, 1), pat(SECTOR, 1));
+	ck_assert_uint_eq(*virtio_env_ptr(&e.v, DATA_GPA, 1), pat(SECTOR, 1));
 	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
 	env_destroy(&e);
@@ -779,10 +665,10 @@ START_TEST(test_get_id)
 	struct env e;
 
 	env_init(&e, &(struct opts){.id = "serial-123"});
-	memset(ptr(&e, DATA_GPA, 20), 0xff, 20);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, 20), 0xff, 20);
 	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_GET_ID, 0, DATA_GPA, 20, true, &st), 21);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
-	ck_assert_mem_eq(ptr(&e, DATA_GPA, 20), want, 20);
+	ck_assert_mem_eq(virtio_env_ptr(&e.v, DATA_GPA, 20), want, 20);
 	/* Too small a buffer for the 20 bytes. */
 	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_GET_ID, 0, DATA_GPA, 10, true, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
@@ -791,14 +677,14 @@ START_TEST(test_get_id)
 	env_init(&e, &(struct opts){.id = full});
 	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_GET_ID, 0, DATA_GPA, 20, true, &st), 21);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
-	ck_assert_mem_eq(ptr(&e, DATA_GPA, 20), full, 20);
+	ck_assert_mem_eq(virtio_env_ptr(&e.v, DATA_GPA, 20), full, 20);
 	env_destroy(&e);
 
 	env_init(&e, &(struct opts){0});
-	memset(ptr(&e, DATA_GPA, 20), 0xff, 20);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, 20), 0xff, 20);
 	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_GET_ID, 0, DATA_GPA, 20, true, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_UNSUPP);
-	ck_assert(all_byte(ptr(&e, DATA_GPA, 20), 20, 0xff));
+	ck_assert(all_byte(virtio_env_ptr(&e.v, DATA_GPA, 20), 20, 0xff));
 	env_destroy(&e);
 }
 END_TEST
@@ -819,9 +705,9 @@ START_TEST(test_discard_makes_holes)
 	ck_assert(is_hole(&e, 64 << 10));
 	ck_assert_int_lt(file_stat(&e).st_blocks, before);
 	ck_assert_int_eq(file_stat(&e).st_size, size);
-	memset(ptr(&e, DATA_GPA, 64 << 10), 0xaa, 64 << 10);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, 64 << 10), 0xaa, 64 << 10);
 	ck_assert_uint_eq(rq_read(&e, 128, DATA_GPA, 64 << 10, &st), (64 << 10) + 1);
-	ck_assert(all_byte(ptr(&e, DATA_GPA, 64 << 10), 64 << 10, 0));
+	ck_assert(all_byte(virtio_env_ptr(&e.v, DATA_GPA, 64 << 10), 64 << 10, 0));
 	ck_assert(file_is_pattern(&e, 0, 64 << 10, 1));
 	ck_assert(file_is_pattern(&e, 128 << 10, size, 1));
 
@@ -837,7 +723,7 @@ START_TEST(test_discard_makes_holes)
 		s[i] = seg(i, 1, 0);
 	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_DISCARD, s, 33, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
-	ck_assert_int_eq(guest_mem_write(&e.mem, SEG_GPA, s, 16), 0);
+	ck_assert_int_eq(guest_mem_write(&e.v.mem, SEG_GPA, s, 16), 0);
 	ck_assert_uint_eq(request(&e, VIRTIO_BLK_T_DISCARD, 0, SEG_GPA, 24, false, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
 	s[0] = seg(0, 8, 0);
@@ -869,13 +755,13 @@ START_TEST(test_write_zeroes)
 	s[1] = seg(256, 128, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP); /* 64 KiB at 128 KiB */
 	ck_assert_uint_eq(rq_segments(&e, VIRTIO_BLK_T_WRITE_ZEROES, s, 2, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
-	memset(ptr(&e, DATA_GPA, 5 * SECTOR), 0xaa, 5 * SECTOR);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, 5 * SECTOR), 0xaa, 5 * SECTOR);
 	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, 5 * SECTOR, &st), 5 * SECTOR + 1);
-	ck_assert_uint_eq(*ptr(&e, DATA_GPA, 1), pat(0, 1));
-	ck_assert(all_byte(ptr(&e, DATA_GPA + SECTOR, 3 * SECTOR), 3 * SECTOR, 0));
-	ck_assert_uint_eq(*ptr(&e, DATA_GPA + 4 * SECTOR, 1), pat(4 * SECTOR, 1));
+	ck_assert_uint_eq(*virtio_env_ptr(&e.v, DATA_GPA, 1), pat(0, 1));
+	ck_assert(all_byte(virtio_env_ptr(&e.v, DATA_GPA + SECTOR, 3 * SECTOR), 3 * SECTOR, 0));
+	ck_assert_uint_eq(*virtio_env_ptr(&e.v, DATA_GPA + 4 * SECTOR, 1), pat(4 * SECTOR, 1));
 	ck_assert_uint_eq(rq_read(&e, 256, DATA_GPA, 64 << 10, &st), (64 << 10) + 1);
-	ck_assert(all_byte(ptr(&e, DATA_GPA, 64 << 10), 64 << 10, 0));
+	ck_assert(all_byte(virtio_env_ptr(&e.v, DATA_GPA, 64 << 10), 64 << 10, 0));
 	/* Unmap was allowed and the image is sparse: the range is a hole now. */
 	ck_assert(is_hole(&e, 128 << 10));
 	ck_assert(file_is_pattern(&e, 192 << 10, size, 1));
@@ -896,7 +782,7 @@ START_TEST(test_beyond_capacity)
 	struct env e;
 
 	env_init(&e, &(struct opts){0});
-	memset(ptr(&e, DATA_GPA, 2 * SECTOR), 0xaa, 2 * SECTOR);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, 2 * SECTOR), 0xaa, 2 * SECTOR);
 	ck_assert_uint_eq(rq_read(&e, 64, DATA_GPA, SECTOR, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
 	ck_assert_uint_eq(rq_read(&e, 63, DATA_GPA, 2 * SECTOR, &st), 1);
@@ -906,7 +792,7 @@ START_TEST(test_beyond_capacity)
 	/* sector * 512 wraps to 0 here: must not read sector 0. */
 	ck_assert_uint_eq(rq_read(&e, 1ULL << 55, DATA_GPA, SECTOR, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
-	ck_assert(all_byte(ptr(&e, DATA_GPA, 2 * SECTOR), 2 * SECTOR, 0xaa));
+	ck_assert(all_byte(virtio_env_ptr(&e.v, DATA_GPA, 2 * SECTOR), 2 * SECTOR, 0xaa));
 
 	ck_assert_uint_eq(rq_write(&e, 64, DATA_GPA, SECTOR, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
@@ -934,10 +820,10 @@ START_TEST(test_data_not_sector_multiple)
 	struct env e;
 
 	env_init(&e, &(struct opts){0});
-	memset(ptr(&e, DATA_GPA, 1024), 0xaa, 1024);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, 1024), 0xaa, 1024);
 	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, 100, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
-	ck_assert(all_byte(ptr(&e, DATA_GPA, 1024), 1024, 0xaa));
+	ck_assert(all_byte(virtio_env_ptr(&e.v, DATA_GPA, 1024), 1024, 0xaa));
 	ck_assert_uint_eq(rq_write(&e, 0, DATA_GPA, 513, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
 	ck_assert(file_is_pattern(&e, 0, DEFAULT_SIZE, 1));
@@ -968,7 +854,7 @@ START_TEST(test_malformed_chains)
 
 	env_init(&e, &(struct opts){0});
 	put_hdr(&e, VIRTIO_BLK_T_OUT, 0);
-	memset(ptr(&e, DATA_GPA, SECTOR), 0, SECTOR);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, SECTOR), 0, SECTOR);
 	ck_assert_uint_eq(submit(&e, no_status, ARRAY_SIZE(no_status), &st), 0);
 	ck_assert_uint_eq(st, NO_STATUS);
 	ck_assert_uint_eq(submit(&e, short_hdr, ARRAY_SIZE(short_hdr), &st), 1);
@@ -989,7 +875,7 @@ START_TEST(test_malformed_chains)
 	/* The device goes on. */
 	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, SECTOR, &st), SECTOR + 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
-	ck_assert_uint_eq(status(&e), S_LIVE);
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_LIVE);
 	env_destroy(&e);
 }
 END_TEST
@@ -1004,7 +890,7 @@ START_TEST(test_odd_and_empty_images)
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 1);
 	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, SECTOR, &st), SECTOR + 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
-	ck_assert_uint_eq(*ptr(&e, DATA_GPA + SECTOR - 1, 1), pat(SECTOR - 1, 1));
+	ck_assert_uint_eq(*virtio_env_ptr(&e.v, DATA_GPA + SECTOR - 1, 1), pat(SECTOR - 1, 1));
 	ck_assert_uint_eq(rq_read(&e, 1, DATA_GPA, SECTOR, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
 	env_destroy(&e);
@@ -1026,16 +912,16 @@ START_TEST(test_resize)
 	struct env e;
 
 	env_init(&e, &(struct opts){0});
-	count(e.irq.vector_fds[CFG_VECTOR]);
+	virtio_env_count(e.v.irq.vector_fds[CFG_VECTOR]);
 	ck_assert_str_eq(command(&e, "{\"command\":\"disk_resize\",\"size\":65536}", &r),
 			 "{\"ok\":true}");
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 128);
 	ck_assert_int_eq(file_stat(&e).st_size, 65536);
-	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 1);
-	memset(ptr(&e, DATA_GPA, SECTOR), 0xaa, SECTOR);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[CFG_VECTOR]), 1);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, SECTOR), 0xaa, SECTOR);
 	ck_assert_uint_eq(rq_read(&e, 127, DATA_GPA, SECTOR, &st), SECTOR + 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
-	ck_assert(all_byte(ptr(&e, DATA_GPA, SECTOR), SECTOR, 0));
+	ck_assert(all_byte(virtio_env_ptr(&e.v, DATA_GPA, SECTOR), SECTOR, 0));
 
 	/* Shrinking; the "index" the control server may pass along is fine. */
 	ck_assert_str_eq(
@@ -1043,11 +929,11 @@ START_TEST(test_resize)
 		"{\"ok\":true}");
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 32);
 	ck_assert_int_eq(file_stat(&e).st_size, 16384);
-	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 1);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[CFG_VECTOR]), 1);
 	ck_assert_uint_eq(rq_read(&e, 32, DATA_GPA, SECTOR, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_IOERR);
 	ck_assert_uint_eq(rq_read(&e, 31, DATA_GPA, SECTOR, &st), SECTOR + 1);
-	ck_assert_uint_eq(*ptr(&e, DATA_GPA, 1), pat(31 * SECTOR, 1));
+	ck_assert_uint_eq(*virtio_env_ptr(&e.v, DATA_GPA, 1), pat(31 * SECTOR, 1));
 
 	/* Refusals change nothing. */
 	ck_assert_ptr_nonnull(strstr(command(&e, "{\"command\":\"disk_resize\",\"size\":1000}", &r),
@@ -1064,7 +950,7 @@ START_TEST(test_resize)
 	ck_assert_ptr_nonnull(strstr(command(&e, "[1,2]", &r), "\"ok\":false"));
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 32);
 	ck_assert_int_eq(file_stat(&e).st_size, 16384);
-	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 0);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[CFG_VECTOR]), 0);
 	env_destroy(&e);
 
 	env_init(&e, &(struct opts){.ro = true});
@@ -1085,19 +971,19 @@ START_TEST(test_lock_conflict)
 
 	env_create(&e, &(struct opts){0});
 	c = e.cfg;
-	ck_assert_int_eq(virtio_blk_create(&c, &e.lg, &ops, &dev), -EBUSY);
+	ck_assert_int_eq(virtio_blk_create(&c, &e.v.lg, &ops, &dev), -EBUSY);
 	c.ro = true;
-	ck_assert_int_eq(virtio_blk_create(&c, &e.lg, &ops, &dev), -EBUSY);
+	ck_assert_int_eq(virtio_blk_create(&c, &e.v.lg, &ops, &dev), -EBUSY);
 	c.ro = false;
 	c.lock = false;
-	ck_assert_int_eq(virtio_blk_create(&c, &e.lg, &ops, &dev), 0);
+	ck_assert_int_eq(virtio_blk_create(&c, &e.v.lg, &ops, &dev), 0);
 	ops->destroy(dev);
 	env_destroy(&e);
 
 	/* Two read-only users share the image. */
 	env_create(&e, &(struct opts){.ro = true});
 	c = e.cfg;
-	ck_assert_int_eq(virtio_blk_create(&c, &e.lg, &ops, &dev), 0);
+	ck_assert_int_eq(virtio_blk_create(&c, &e.v.lg, &ops, &dev), 0);
 	ops->destroy(dev);
 	env_destroy(&e);
 }
@@ -1125,7 +1011,7 @@ START_TEST(test_direct_io)
 	ck_assert_int_eq(fcntl(image_fd(&e), F_GETFL) & O_DIRECT, O_DIRECT);
 
 	/* Page-aligned guest buffer. */
-	memset(ptr(&e, DATA_GPA, 4096), 0x33, 4096);
+	memset(virtio_env_ptr(&e.v, DATA_GPA, 4096), 0x33, 4096);
 	ck_assert_uint_eq(rq_write(&e, 8, DATA_GPA, 4096, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
 	file_read(&e, buf, 4096, 8 * SECTOR);
@@ -1133,28 +1019,29 @@ START_TEST(test_direct_io)
 
 	/* Unaligned guest buffers: the bounce path. */
 	for (unsigned i = 0; i < SECTOR; i++)
-		ptr(&e, DATA_GPA + 5, SECTOR)[i] = (uint8_t)(i + 1);
+		virtio_env_ptr(&e.v, DATA_GPA + 5, SECTOR)[i] = (uint8_t)(i + 1);
 	ck_assert_uint_eq(rq_write(&e, 2, DATA_GPA + 5, SECTOR, &st), 1);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
 	file_read(&e, buf, SECTOR, 2 * SECTOR);
-	ck_assert_mem_eq(buf, ptr(&e, DATA_GPA + 5, SECTOR), SECTOR);
+	ck_assert_mem_eq(buf, virtio_env_ptr(&e.v, DATA_GPA + 5, SECTOR), SECTOR);
 
 	put_hdr(&e, VIRTIO_BLK_T_IN, 1);
 	ck_assert_uint_eq(submit(&e, split, ARRAY_SIZE(split), &st), 2049);
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
 	file_read(&e, buf, 2048, SECTOR);
-	ck_assert_mem_eq(ptr(&e, DATA_GPA + 3, 100), buf, 100);
-	ck_assert_mem_eq(ptr(&e, DATA_GPA + 0x1001, 1948), buf + 100, 1948);
+	ck_assert_mem_eq(virtio_env_ptr(&e.v, DATA_GPA + 3, 100), buf, 100);
+	ck_assert_mem_eq(virtio_env_ptr(&e.v, DATA_GPA + 0x1001, 1948), buf + 100, 1948);
 	env_destroy(&e);
 }
 END_TEST
 
 static bool is_transport_fd(struct env *e, int fd)
 {
-	if (fd == e->irq.intx_fd || fd == e->irq.intx_resample_fd || fd == e->desc.ioevents[0].fd)
+	if (fd == e->v.irq.intx_fd || fd == e->v.irq.intx_resample_fd ||
+	    fd == e->v.desc.ioevents[0].fd)
 		return true;
-	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
-		if (fd == e->irq.vector_fds[i])
+	for (unsigned i = 0; i < e->v.irq.nr_vectors; i++)
+		if (fd == e->v.irq.vector_fds[i])
 			return true;
 	return false;
 }
@@ -1174,11 +1061,11 @@ START_TEST(test_fds)
 
 	env_create(&e, &(struct opts){0});
 	img = image_fd(&e);
-	ck_assert_int_eq(e.dev->ops->fds(e.dev->priv, &l), 0);
+	ck_assert_int_eq(e.v.dev->ops->fds(e.v.dev->priv, &l), 0);
 	for (unsigned i = 0; i < l.nr; i++) {
 		ssize_t n;
 
-		kick |= l.fds[i] == e.desc.ioevents[0].fd;
+		kick |= l.fds[i] == e.v.desc.ioevents[0].fd;
 		if (l.fds[i] == img || is_transport_fd(&e, l.fds[i]))
 			continue;
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", l.fds[i]);
@@ -1201,10 +1088,10 @@ START_TEST(test_interrupt_suppression)
 
 	env_create(&e, &(struct opts){0});
 	init(&e, BIT(VIRTIO_F_VERSION_1));
-	count(e.irq.vector_fds[Q_VECTOR]);
-	virtq_driver_set_no_interrupt(&e.drv, true);
+	virtio_env_count(e.v.irq.vector_fds[Q_VECTOR]);
+	virtq_driver_set_no_interrupt(&e.v.drv[0], true);
 	ck_assert_uint_eq(rq_read(&e, 0, DATA_GPA, SECTOR, &st), SECTOR + 1);
-	virtq_driver_set_no_interrupt(&e.drv, false);
+	virtq_driver_set_no_interrupt(&e.v.drv[0], false);
 	ck_assert_uint_eq(rq_read(&e, 1, DATA_GPA, SECTOR, &st), SECTOR + 1);
 	/* The worker completes in order, so the first request's interrupt would be here. */
 	ck_assert_uint_eq(wait_irq(&e, Q_VECTOR), 1);
@@ -1225,12 +1112,12 @@ START_TEST(test_reset_and_broken_ring)
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
 
 	/* The available index jumps by more than the ring holds. */
-	count(e.irq.vector_fds[CFG_VECTOR]);
-	virtq_driver_set_avail_idx(&e.drv, QSIZE + 5);
-	ck_assert_int_eq(eventfd_signal(e.drv.kick_fd), 0);
-	run_loop(&e);
+	virtio_env_count(e.v.irq.vector_fds[CFG_VECTOR]);
+	virtq_driver_set_avail_idx(&e.v.drv[0], QSIZE + 5);
+	ck_assert_int_eq(eventfd_signal(e.v.drv[0].kick_fd), 0);
+	virtio_env_run_loop(&e.v);
 	ck_assert_uint_eq(wait_irq(&e, CFG_VECTOR), 1);
-	ck_assert_uint_eq(status(&e), S_LIVE | VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_LIVE | VIRTIO_CONFIG_S_NEEDS_RESET);
 
 	init(&e, FEATURES);
 	ck_assert_uint_eq(rq_read(&e, 2, DATA_GPA, SECTOR, &st), SECTOR + 1);

@@ -6,19 +6,17 @@
  */
 #include <pthread.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <event2/event.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
 #include "core/device.h"
 #include "core/guest_mem.h"
-#include "core/log.h"
 #include "core/pci.h"
 #include "core/vm.h"
 #include "test/unit/testutil.h"
 #include "test/unit/virtq_driver.h"
+#include "test/unit/virtio_env.h"
 #include "virtio/pci.h"
 #include "virtio/queue.h"
 #include "virtio/rng.h"
@@ -171,25 +169,9 @@ static const struct virtio_dev_ops fake_own_kicks_ops = {
 enum kind { FAKE, RNG, FAKE_OWN_KICKS };
 
 struct env {
-	struct logger lg;
-	struct guest_mem mem;
-	struct event_base *eb;
-	struct pci_irq_fds irq; /* the fd numbers, owned by the transport once created */
-	struct device *dev;
-	struct pci_dev_desc desc;
+	struct virtio_env v;
 	struct fake fake;
-	unsigned nr_queues;
-	struct virtq_driver drv[FAKE_QUEUES];
-	bool drv_live[FAKE_QUEUES];
 };
-
-static int new_eventfd(void)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-
-	ck_assert_int_ge(fd, 0);
-	return fd;
-}
 
 static void env_create(struct env *e, enum kind kind)
 {
@@ -198,131 +180,67 @@ static void env_create(struct env *e, enum kind kind)
 	void *dev = &e->fake;
 
 	memset(e, 0, sizeof(*e));
-	log_init(&e->lg);
-	e->lg.level = LOG_LVL_OFF;
-	ck_assert_int_eq(guest_mem_create_regions(&e->mem, ram, 1), 0);
-	e->eb = event_base_new();
-	ck_assert_ptr_nonnull(e->eb);
+	ck_assert_int_eq(
+		virtio_env_create(&e->v, &(struct virtio_env_params){.ram = ram, .nr_ram = 1}), 0);
 	if (kind == RNG)
-		ck_assert_int_eq(virtio_rng_create(&e->lg, &ops, &dev), 0);
+		ck_assert_int_eq(virtio_rng_create(&e->v.lg, &ops, &dev), 0);
 	if (kind == FAKE_OWN_KICKS)
 		ops = &fake_own_kicks_ops;
 	e->fake.features = FAKE_FEATURE | BIT(VIRTIO_F_ACCESS_PLATFORM);
-	e->nr_queues = ops->nr_queues;
-	e->irq.nr_vectors = ops->nr_queues + 1;
-	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
-		e->irq.vector_fds[i] = new_eventfd();
-	e->irq.intx_fd = new_eventfd();
-	e->irq.intx_resample_fd = new_eventfd();
-	ck_assert_int_eq(virtio_pci_transport_create(&(struct virtio_pci_params){.ops = ops,
-										 .dev = dev,
-										 .label = "vtest0",
-										 .mem = &e->mem,
-										 .irq = &e->irq,
-										 .log = &e->lg},
-						     &e->dev, &e->desc),
-			 0);
-	ck_assert_int_eq(e->dev->ops->start(e->dev->priv, e->eb), 0);
-}
-
-static void env_destroy(struct env *e)
-{
-	e->dev->ops->destroy(e->dev->priv);
-	for (unsigned q = 0; q < FAKE_QUEUES; q++)
-		if (e->drv_live[q])
-			virtq_driver_destroy(&e->drv[q]);
-	event_base_free(e->eb);
-	guest_mem_destroy(&e->mem);
-}
-
-static uint64_t rd(struct env *e, uint64_t off, uint32_t len)
-{
-	uint64_t v = 0;
-
-	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, false), 0);
-	return v;
-}
-
-static void wr(struct env *e, uint64_t off, uint32_t len, uint64_t v)
-{
-	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, true), 0);
-}
-
-static uint64_t count(int fd)
-{
-	uint64_t n;
-
-	ck_assert_int_eq(eventfd_drain(fd, &n), 0);
-	return n;
-}
-
-static void run_loop(struct env *e)
-{
-	ck_assert_int_ge(event_base_loop(e->eb, EVLOOP_NONBLOCK), 0);
-}
-
-static void drain_irqs(struct env *e)
-{
-	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
-		count(e->irq.vector_fds[i]);
-	count(e->irq.intx_fd);
+	ck_assert_int_eq(virtio_env_attach(&e->v, ops, dev, "vtest0"), 0);
+	ck_assert_int_eq(virtio_env_start(&e->v, false), 0);
 }
 
 static uint64_t offered(struct env *e)
 {
-	wr(e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
-	uint64_t lo = rd(e, VIRTIO_PCI_COMMON_DF, 4);
-	wr(e, VIRTIO_PCI_COMMON_DFSELECT, 4, 1);
-	return lo | rd(e, VIRTIO_PCI_COMMON_DF, 4) << 32;
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+	uint64_t lo = virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_DF, 4);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_DFSELECT, 4, 1);
+	return lo | virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_DF, 4) << 32;
 }
 
 static void write_features(struct env *e, uint64_t f)
 {
-	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
-	wr(e, VIRTIO_PCI_COMMON_GF, 4, (uint32_t)f);
-	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
-	wr(e, VIRTIO_PCI_COMMON_GF, 4, f >> 32);
-}
-
-static uint8_t status(struct env *e)
-{
-	return (uint8_t)rd(e, VIRTIO_PCI_COMMON_STATUS, 1);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_GF, 4, (uint32_t)f);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_GF, 4, f >> 32);
 }
 
 static void add_status(struct env *e, uint8_t bits)
 {
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | bits);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_STATUS, 1, virtio_env_status(&e->v) | bits);
 }
 
 /* Reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK as Linux's virtio core does. */
 static void negotiate(struct env *e, uint64_t want)
 {
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
-	ck_assert_uint_eq(status(e), 0);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	ck_assert_uint_eq(virtio_env_status(&e->v), 0);
 	add_status(e, S_ACK);
 	add_status(e, S_DRIVER);
 	write_features(e, offered(e) & want);
 	add_status(e, S_FEATURES_OK);
-	ck_assert_uint_eq(status(e), S_ACK | S_DRIVER | S_FEATURES_OK);
+	ck_assert_uint_eq(virtio_env_status(&e->v), S_ACK | S_DRIVER | S_FEATURES_OK);
 }
 
 /* Sets up queue q as vp_modern_find_vqs does, with rings at ring (RING_GPA(q) normally). */
 static void setup_queue(struct env *e, unsigned q, uint16_t size, bool msix, uint64_t ring)
 {
-	struct virtq_driver *d = &e->drv[q];
+	struct virtq_driver *d = &e->v.drv[q];
 	bool event_idx;
 
-	wr(e, VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
-	ck_assert_uint_ne(rd(e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
-	ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
-	wr(e, VIRTIO_PCI_COMMON_Q_SIZE, 2, size);
-	ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_Q_SIZE, 2), size);
-	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
-	event_idx = rd(e, VIRTIO_PCI_COMMON_GF, 4) & BIT(VIRTIO_RING_F_EVENT_IDX);
-	if (e->drv_live[q])
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
+	ck_assert_uint_ne(virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
+	ck_assert_uint_eq(virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_Q_SIZE, 2, size);
+	ck_assert_uint_eq(virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_Q_SIZE, 2), size);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
+	event_idx = virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_GF, 4) & BIT(VIRTIO_RING_F_EVENT_IDX);
+	if (e->v.drv_live[q])
 		virtq_driver_destroy(d);
 	if (ring == RING_GPA(q)) {
-		ck_assert_int_eq(virtq_driver_init(d, &e->mem, size, ring, q ? 0 : DATA_GPA,
+		ck_assert_int_eq(virtq_driver_init(d, &e->v.mem, size, ring, q ? 0 : DATA_GPA,
 						   q ? 0 : DATA_LEN, event_idx),
 				 0);
 	} else {
@@ -330,67 +248,56 @@ static void setup_queue(struct env *e, unsigned q, uint16_t size, bool msix, uin
 		*d = (struct virtq_driver){
 			.desc = ring, .avail = ring + 0x1000, .used = ring + 0x2000, .kick_fd = -1};
 	}
-	e->drv_live[q] = ring == RING_GPA(q);
-	d->kick_fd = (int)e->desc.ioevents[q].fd;
+	e->v.drv_live[q] = ring == RING_GPA(q);
+	d->kick_fd = (int)e->v.desc.ioevents[q].fd;
 	if (msix) {
-		wr(e, VIRTIO_PCI_COMMON_Q_MSIX, 2, q + 1);
-		ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_Q_MSIX, 2), q + 1);
+		virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_Q_MSIX, 2, q + 1);
+		ck_assert_uint_eq(virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_Q_MSIX, 2), q + 1);
 	}
-	wr(e, VIRTIO_PCI_COMMON_Q_DESCLO, 4, (uint32_t)d->desc);
-	wr(e, VIRTIO_PCI_COMMON_Q_DESCHI, 4, d->desc >> 32);
-	wr(e, VIRTIO_PCI_COMMON_Q_AVAILLO, 4, (uint32_t)d->avail);
-	wr(e, VIRTIO_PCI_COMMON_Q_AVAILHI, 4, d->avail >> 32);
-	wr(e, VIRTIO_PCI_COMMON_Q_USEDLO, 4, (uint32_t)d->used);
-	wr(e, VIRTIO_PCI_COMMON_Q_USEDHI, 4, d->used >> 32);
-	ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_Q_NOFF, 2) * VIRTIO_PCI_NOTIFY_MULT +
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_Q_DESCLO, 4, (uint32_t)d->desc);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_Q_DESCHI, 4, d->desc >> 32);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_Q_AVAILLO, 4, (uint32_t)d->avail);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_Q_AVAILHI, 4, d->avail >> 32);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_Q_USEDLO, 4, (uint32_t)d->used);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_Q_USEDHI, 4, d->used >> 32);
+	ck_assert_uint_eq(virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_Q_NOFF, 2) *
+					  VIRTIO_PCI_NOTIFY_MULT +
 				  VIRTIO_PCI_NOTIFY_OFF,
-			  e->desc.ioevents[q].off);
-	wr(e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
-	ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
+			  e->v.desc.ioevents[q].off);
+	virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+	ck_assert_uint_eq(virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
 }
 
 /* The whole Linux sequence, up to DRIVER_OK; then the loop consumes the start-up kicks. */
 static void linux_init(struct env *e, bool msix, uint16_t size)
 {
-	device_msix_state(e->dev, msix);
+	device_msix_state(e->v.dev, msix);
 	negotiate(e, FEATURES_LINUX | FAKE_FEATURE);
 	if (msix) {
-		wr(e, VIRTIO_PCI_COMMON_MSIX, 2, 0);
-		ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_MSIX, 2), 0);
+		virtio_env_wr(&e->v, VIRTIO_PCI_COMMON_MSIX, 2, 0);
+		ck_assert_uint_eq(virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_MSIX, 2), 0);
 	}
-	ck_assert_uint_eq(rd(e, VIRTIO_PCI_COMMON_NUMQ, 2), e->nr_queues);
-	for (unsigned q = 0; q < e->nr_queues; q++)
+	ck_assert_uint_eq(virtio_env_rd(&e->v, VIRTIO_PCI_COMMON_NUMQ, 2), e->v.nr_queues);
+	for (unsigned q = 0; q < e->v.nr_queues; q++)
 		setup_queue(e, q, size, msix, RING_GPA(q));
 	add_status(e, S_DRIVER_OK);
-	ck_assert_uint_eq(status(e), S_ALL);
-	run_loop(e);
+	ck_assert_uint_eq(virtio_env_status(&e->v), S_ALL);
+	virtio_env_run_loop(&e->v);
 	memset(e->fake.notifies, 0, sizeof(e->fake.notifies));
-	drain_irqs(e);
+	virtio_env_drain_irqs(&e->v);
 }
 
 /* One rng request of len bytes at gpa; returns the used length. */
 static uint32_t rng_request(struct env *e, uint64_t gpa, uint32_t len)
 {
 	struct virtq_buf b = {.gpa = gpa, .len = len, .writable = true};
-	uint16_t head, id;
-	uint32_t used;
+	uint16_t head = virtio_env_add(&e->v, 0, &b, 1);
+	int64_t used;
 
-	ck_assert_int_eq(virtq_driver_add(&e->drv[0], &b, 1, &head), 0);
-	virtq_driver_kick(&e->drv[0]);
-	run_loop(e);
-	ck_assert_int_eq(virtq_driver_get_used(&e->drv[0], &id, &used), 0);
-	ck_assert_uint_eq(id, head);
-	/* As Linux's virtqueue_get_buf: interrupt me for the next one. */
-	virtq_driver_set_used_event(&e->drv[0], e->drv[0].last_used);
-	return used;
-}
-
-static void *gpa_ptr(struct env *e, uint64_t gpa, uint64_t len)
-{
-	void *p;
-
-	ck_assert_int_eq(guest_mem_ptr(&e->mem, gpa, len, &p), 0);
-	return p;
+	virtio_env_kick(&e->v, 0);
+	used = virtio_env_used(&e->v, 0, head);
+	ck_assert_int_ge(used, 0);
+	return (uint32_t)used;
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -502,16 +409,16 @@ START_TEST(test_desc_rng)
 	struct vcap v;
 
 	env_create(&e, RNG);
-	check_common_desc(&e.desc, 1);
-	ck_assert_uint_eq(e.desc.device_id, 0x1044);
-	ck_assert_uint_eq(e.desc.subsys_id, 0x44);
+	check_common_desc(&e.v.desc, 1);
+	ck_assert_uint_eq(e.v.desc.device_id, 0x1044);
+	ck_assert_uint_eq(e.v.desc.subsys_id, 0x44);
 	/* As QEMU's virtio-rng-pci: class "other". */
-	ck_assert_uint_eq(e.desc.class_code, 0xff);
-	ck_assert_uint_eq(e.desc.subclass, 0x00);
-	ck_assert_uint_eq(e.desc.prog_if, 0x00);
+	ck_assert_uint_eq(e.v.desc.class_code, 0xff);
+	ck_assert_uint_eq(e.v.desc.subclass, 0x00);
+	ck_assert_uint_eq(e.v.desc.prog_if, 0x00);
 	/* No device configuration, so no capability for it. */
-	ck_assert(!find_vcap(&e.desc, VIRTIO_PCI_CAP_DEVICE_CFG, &v));
-	env_destroy(&e);
+	ck_assert(!find_vcap(&e.v.desc, VIRTIO_PCI_CAP_DEVICE_CFG, &v));
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -520,13 +427,13 @@ START_TEST(test_desc_block_class)
 	struct env e;
 
 	env_create(&e, FAKE);
-	check_common_desc(&e.desc, FAKE_QUEUES);
-	ck_assert_uint_eq(e.desc.device_id, 0x1042);
+	check_common_desc(&e.v.desc, FAKE_QUEUES);
+	ck_assert_uint_eq(e.v.desc.device_id, 0x1042);
 	/* As QEMU's virtio-blk-pci: mass storage, SCSI. */
-	ck_assert_uint_eq(e.desc.class_code, 0x01);
-	ck_assert_uint_eq(e.desc.subclass, 0x00);
-	check_vcap(&e.desc, VIRTIO_PCI_CAP_DEVICE_CFG, 0x2000, FAKE_CFG_SIZE, 16);
-	env_destroy(&e);
+	ck_assert_uint_eq(e.v.desc.class_code, 0x01);
+	ck_assert_uint_eq(e.v.desc.subclass, 0x00);
+	check_vcap(&e.v.desc, VIRTIO_PCI_CAP_DEVICE_CFG, 0x2000, FAKE_CFG_SIZE, 16);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -537,17 +444,17 @@ START_TEST(test_fds_listed)
 	bool seen;
 
 	env_create(&e, FAKE);
-	ck_assert_int_eq(e.dev->ops->fds(e.dev->priv, &l), 0);
-	int want[] = {e.irq.vector_fds[0],  e.irq.vector_fds[1],    e.irq.vector_fds[2],
-		      e.irq.intx_fd,	    e.irq.intx_resample_fd, e.desc.ioevents[0].fd,
-		      e.desc.ioevents[1].fd};
+	ck_assert_int_eq(e.v.dev->ops->fds(e.v.dev->priv, &l), 0);
+	int want[] = {e.v.irq.vector_fds[0],  e.v.irq.vector_fds[1],	e.v.irq.vector_fds[2],
+		      e.v.irq.intx_fd,	      e.v.irq.intx_resample_fd, e.v.desc.ioevents[0].fd,
+		      e.v.desc.ioevents[1].fd};
 	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
 		seen = false;
 		for (unsigned j = 0; j < l.nr; j++)
 			seen |= l.fds[j] == want[i];
 		ck_assert_msg(seen, "fd %d not listed", want[i]);
 	}
-	env_destroy(&e);
+	virtio_env_destroy(&e.v);
 	ck_assert_uint_eq(e.fake.destroys, 1);
 }
 END_TEST
@@ -567,21 +474,21 @@ START_TEST(test_rng_linux_init_msix)
 	ck_assert(f & BIT(VIRTIO_RING_F_INDIRECT_DESC));
 	ck_assert(!(f & BIT(VIRTIO_F_ACCESS_PLATFORM)));
 	ck_assert(!(f & BIT(VIRTIO_F_RING_PACKED)));
-	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_RNG_QUEUE_SIZE);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_RNG_QUEUE_SIZE);
 	linux_init(&e, true, 64);
 
 	ck_assert_uint_eq(rng_request(&e, DATA_GPA, 64), 64);
-	memcpy(first, gpa_ptr(&e, DATA_GPA, 64), 64);
+	memcpy(first, virtio_env_ptr(&e.v, DATA_GPA, 64), 64);
 	ck_assert(!all_zero(first, 64));
 	ck_assert_uint_eq(rng_request(&e, DATA_GPA, 64), 64);
-	ck_assert(memcmp(first, gpa_ptr(&e, DATA_GPA, 64), 64) != 0);
+	ck_assert(memcmp(first, virtio_env_ptr(&e.v, DATA_GPA, 64), 64) != 0);
 
-	ck_assert_uint_eq(count(e.irq.vector_fds[1]), 2); /* the queue's vector */
-	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 0);
-	ck_assert_uint_eq(count(e.irq.intx_fd), 0);
-	ck_assert_uint_eq(rd(&e, ISR, 1), 0); /* the ISR is for INTx only */
-	env_destroy(&e);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[1]), 2); /* the queue's vector */
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[0]), 0);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.intx_fd), 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, ISR, 1), 0); /* the ISR is for INTx only */
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -592,29 +499,29 @@ START_TEST(test_rng_intx)
 	env_create(&e, RNG);
 	linux_init(&e, false, 32);
 	/* Linux leaves the vectors alone without MSI-X. */
-	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
 
 	ck_assert_uint_eq(rng_request(&e, DATA_GPA, 16), 16);
-	ck_assert_uint_eq(count(e.irq.intx_fd), 1);
-	ck_assert_uint_eq(rd(&e, ISR, 1), 1); /* queue interrupt */
-	ck_assert_uint_eq(rd(&e, ISR, 1), 0); /* read-to-clear */
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.intx_fd), 1);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, ISR, 1), 1); /* queue interrupt */
+	ck_assert_uint_eq(virtio_env_rd(&e.v, ISR, 1), 0); /* read-to-clear */
 
 	/* EOI with the ISR still set: INTx is asserted again. */
 	ck_assert_uint_eq(rng_request(&e, DATA_GPA, 16), 16);
-	ck_assert_uint_eq(count(e.irq.intx_fd), 1);
-	ck_assert_int_eq(eventfd_signal(e.irq.intx_resample_fd), 0);
-	run_loop(&e);
-	ck_assert_uint_eq(count(e.irq.intx_fd), 1);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.intx_fd), 1);
+	ck_assert_int_eq(eventfd_signal(e.v.irq.intx_resample_fd), 0);
+	virtio_env_run_loop(&e.v);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.intx_fd), 1);
 
 	/* Once the driver has read the ISR, EOI leaves the line alone. */
-	ck_assert_uint_eq(rd(&e, ISR, 4), 1);
-	ck_assert_int_eq(eventfd_signal(e.irq.intx_resample_fd), 0);
-	run_loop(&e);
-	ck_assert_uint_eq(count(e.irq.intx_fd), 0);
-	for (unsigned i = 0; i < e.irq.nr_vectors; i++)
-		ck_assert_uint_eq(count(e.irq.vector_fds[i]), 0);
-	env_destroy(&e);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, ISR, 4), 1);
+	ck_assert_int_eq(eventfd_signal(e.v.irq.intx_resample_fd), 0);
+	virtio_env_run_loop(&e.v);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.intx_fd), 0);
+	for (unsigned i = 0; i < e.v.irq.nr_vectors; i++)
+		ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[i]), 0);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -633,17 +540,17 @@ START_TEST(test_features_ok_refused)
 	env_create(&e, FAKE);
 	ck_assert_uint_eq(offered(&e) & FAKE_FEATURE, FAKE_FEATURE);
 	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
-		wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+		virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_STATUS, 1, 0);
 		add_status(&e, S_ACK | S_DRIVER);
 		write_features(&e, bad[i]);
 		add_status(&e, S_FEATURES_OK);
-		ck_assert_msg(!(status(&e) & S_FEATURES_OK), "accepted 0x%llx",
+		ck_assert_msg(!(virtio_env_status(&e.v) & S_FEATURES_OK), "accepted 0x%llx",
 			      (unsigned long long)bad[i]);
 	}
 	/* Once the driver asks for a valid set, it is accepted. */
-	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_STATUS, 1, 0);
 	negotiate(&e, BIT(VIRTIO_F_VERSION_1) | FAKE_FEATURE);
-	env_destroy(&e);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -654,16 +561,16 @@ START_TEST(test_features_frozen_after_features_ok)
 	env_create(&e, FAKE);
 	negotiate(&e, BIT(VIRTIO_F_VERSION_1));
 	write_features(&e, BIT(VIRTIO_F_VERSION_1) | FAKE_FEATURE);
-	wr(&e, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_GF, 4), 0);
-	wr(&e, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_GF, 4), 1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_GF, 4), 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_GF, 4), 1);
 	for (unsigned q = 0; q < FAKE_QUEUES; q++)
 		setup_queue(&e, q, 16, false, RING_GPA(q));
 	add_status(&e, S_DRIVER_OK);
 	ck_assert_uint_eq(e.fake.activations, 1);
 	ck_assert_uint_eq(e.fake.act.features, BIT(VIRTIO_F_VERSION_1));
-	env_destroy(&e);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -676,9 +583,9 @@ START_TEST(test_driver_ok_without_features_ok)
 	write_features(&e, BIT(VIRTIO_F_VERSION_1));
 	add_status(&e, S_DRIVER_OK);
 	ck_assert_uint_eq(e.fake.activations, 0);
-	ck_assert(!(status(&e) & S_DRIVER_OK));
-	ck_assert(status(&e) & S_NEEDS_RESET);
-	env_destroy(&e);
+	ck_assert(!(virtio_env_status(&e.v) & S_DRIVER_OK));
+	ck_assert(virtio_env_status(&e.v) & S_NEEDS_RESET);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -687,13 +594,13 @@ START_TEST(test_status_bits_only_added)
 	struct env e;
 
 	env_create(&e, FAKE);
-	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, S_ACK | S_DRIVER);
-	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, S_ACK);
-	ck_assert_uint_eq(status(&e), S_ACK | S_DRIVER);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_STATUS, 1, S_ACK | S_DRIVER);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_STATUS, 1, S_ACK);
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_ACK | S_DRIVER);
 	/* NEEDS_RESET is the device's to set. */
-	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, S_ACK | S_DRIVER | S_NEEDS_RESET);
-	ck_assert_uint_eq(status(&e), S_ACK | S_DRIVER);
-	env_destroy(&e);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_STATUS, 1, S_ACK | S_DRIVER | S_NEEDS_RESET);
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_ACK | S_DRIVER);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -702,7 +609,7 @@ START_TEST(test_activation)
 	struct env e;
 
 	env_create(&e, FAKE);
-	device_msix_state(e.dev, true);
+	device_msix_state(e.v.dev, true);
 	negotiate(&e, FEATURES_LINUX);
 	setup_queue(&e, 0, 32, true, RING_GPA(0)); /* queue 1 stays disabled */
 	add_status(&e, S_DRIVER_OK);
@@ -713,24 +620,24 @@ START_TEST(test_activation)
 	ck_assert_uint_eq(e.fake.act.queues[0]->size, 32);
 	ck_assert(e.fake.act.queues[0]->event_idx);
 	ck_assert(!e.fake.act.queues[0]->indirect);
-	ck_assert_uint_eq(e.fake.act.queues[0]->desc_gpa, e.drv[0].desc);
-	ck_assert_ptr_eq(e.fake.act.mem, &e.mem);
-	ck_assert_ptr_eq(e.fake.act.eb, e.eb);
+	ck_assert_uint_eq(e.fake.act.queues[0]->desc_gpa, e.v.drv[0].desc);
+	ck_assert_ptr_eq(e.fake.act.mem, &e.v.mem);
+	ck_assert_ptr_eq(e.fake.act.eb, e.v.eb);
 	ck_assert_ptr_nonnull(e.fake.act.irq);
 	/* The queue gets one kick on activation for anything posted before DRIVER_OK. */
-	run_loop(&e);
+	virtio_env_run_loop(&e.v);
 	ck_assert_uint_eq(e.fake.notifies[0], 1);
 	ck_assert_uint_eq(e.fake.notifies[1], 0);
 	/* Queue setup is frozen once the device is live. */
-	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
-	wr(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
-	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
-	wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, 16);
-	wr(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4, 0x5000);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 32);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4), e.drv[0].desc);
-	env_destroy(&e);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2, 16);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_DESCLO, 4, 0x5000);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 32);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_DESCLO, 4), e.v.drv[0].desc);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -740,17 +647,17 @@ START_TEST(test_activate_error_needs_reset)
 
 	env_create(&e, FAKE);
 	e.fake.activate_ret = -EIO;
-	device_msix_state(e.dev, true);
+	device_msix_state(e.v.dev, true);
 	negotiate(&e, FEATURES_LINUX);
-	wr(&e, VIRTIO_PCI_COMMON_MSIX, 2, 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_MSIX, 2, 0);
 	setup_queue(&e, 0, 32, true, RING_GPA(0));
 	add_status(&e, S_DRIVER_OK);
-	ck_assert_uint_eq(status(&e), S_ALL | S_NEEDS_RESET);
-	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 1); /* config change */
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_ALL | S_NEEDS_RESET);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[0]), 1); /* config change */
 	/* A failed device gets no kicks. */
-	run_loop(&e);
+	virtio_env_run_loop(&e.v);
 	ck_assert_uint_eq(e.fake.notifies[0], 0);
-	env_destroy(&e);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -760,16 +667,16 @@ START_TEST(test_bad_queue_address_needs_reset)
 
 	env_create(&e, FAKE);
 	env_create(&other, RNG);
-	device_msix_state(e.dev, true);
+	device_msix_state(e.v.dev, true);
 	negotiate(&e, FEATURES_LINUX);
-	wr(&e, VIRTIO_PCI_COMMON_MSIX, 2, 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_MSIX, 2, 0);
 	setup_queue(&e, 0, 32, true, RING_GPA(0));
 	setup_queue(&e, 1, 32, true, OUTSIDE_RAM);
 	add_status(&e, S_DRIVER_OK);
-	ck_assert_uint_eq(status(&e), S_ALL | S_NEEDS_RESET);
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_ALL | S_NEEDS_RESET);
 	ck_assert_uint_eq(e.fake.activations, 0);
-	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 1);
-	run_loop(&e);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[0]), 1);
+	virtio_env_run_loop(&e.v);
 	ck_assert_uint_eq(e.fake.notifies[0], 0);
 
 	/* Another device is not affected. */
@@ -779,8 +686,8 @@ START_TEST(test_bad_queue_address_needs_reset)
 	/* The driver resets and tries again with good rings. */
 	linux_init(&e, true, 32);
 	ck_assert_uint_eq(e.fake.activations, 1);
-	env_destroy(&other);
-	env_destroy(&e);
+	virtio_env_destroy(&other.v);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -793,11 +700,11 @@ START_TEST(test_failed_stops_device)
 	ck_assert_uint_eq(e.fake.resets, 1); /* the initial reset */
 	add_status(&e, S_FAILED);
 	ck_assert_uint_eq(e.fake.resets, 2);
-	ck_assert_uint_eq(status(&e), S_ALL | S_FAILED);
-	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[0].fd), 0);
-	run_loop(&e);
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_ALL | S_FAILED);
+	ck_assert_int_eq(eventfd_signal(e.v.desc.ioevents[0].fd), 0);
+	virtio_env_run_loop(&e.v);
 	ck_assert_uint_eq(e.fake.notifies[0], 0);
-	env_destroy(&e);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -810,27 +717,27 @@ START_TEST(test_reset_mid_operation)
 
 	env_create(&e, RNG);
 	linux_init(&e, true, 64);
-	ck_assert_int_eq(virtq_driver_add(&e.drv[0], &b, 1, &head), 0);
-	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	ck_assert_int_eq(virtq_driver_add(&e.v.drv[0], &b, 1, &head), 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_STATUS, 1, 0);
 	/* Complete when the write returns. */
-	ck_assert_uint_eq(status(&e), 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_MSIX, 2), NO_VECTOR);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2), 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_RNG_QUEUE_SIZE);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 8), 0);
-	wr(&e, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_GF, 4), 0);
+	ck_assert_uint_eq(virtio_env_status(&e.v), 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_MSIX, 2), NO_VECTOR);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2), 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_RNG_QUEUE_SIZE);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_DESCLO, 8), 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_GF, 4), 0);
 	/* The request posted before the reset is never served. */
-	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[0].fd), 0);
-	run_loop(&e);
-	ck_assert_int_eq(virtq_driver_get_used(&e.drv[0], &id, &len), -ENOENT);
-	ck_assert_uint_eq(count(e.irq.vector_fds[1]), 0);
+	ck_assert_int_eq(eventfd_signal(e.v.desc.ioevents[0].fd), 0);
+	virtio_env_run_loop(&e.v);
+	ck_assert_int_eq(virtq_driver_get_used(&e.v.drv[0], &id, &len), -ENOENT);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[1]), 0);
 	/* And the device works again after a new initialisation. */
 	linux_init(&e, true, 64);
 	ck_assert_uint_eq(rng_request(&e, DATA_GPA, 32), 32);
-	env_destroy(&e);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -844,28 +751,28 @@ START_TEST(test_queue_select_out_of_range)
 	env_create(&e, FAKE);
 	negotiate(&e, FEATURES_LINUX);
 	for (unsigned i = 0; i < ARRAY_SIZE(sel); i++) {
-		wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, sel[i]);
-		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2), sel[i]);
-		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
-		wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, 16);
-		wr(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4, 0x1000);
-		wr(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2, 1);
-		wr(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
-		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
-		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
-		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4), 0);
+		virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2, sel[i]);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2), sel[i]);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
+		virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2, 16);
+		virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_DESCLO, 4, 0x1000);
+		virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_MSIX, 2, 1);
+		virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_DESCLO, 4), 0);
 	}
 	for (unsigned q = 0; q < FAKE_QUEUES; q++) {
-		wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
-		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), FAKE_QMAX);
-		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
-		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4), 0);
-		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
+		virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2), FAKE_QMAX);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_DESCLO, 4), 0);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
 	}
 	/* DRIVER_OK with no queue enabled still activates (nothing to map). */
 	add_status(&e, S_DRIVER_OK);
 	ck_assert_uint_eq(e.fake.activations, 1);
-	env_destroy(&e);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -874,24 +781,24 @@ START_TEST(test_queue_size_rules)
 	struct env e;
 
 	env_create(&e, FAKE);
-	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
-	wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, 64);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 64);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2, 64);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 64);
 	const uint16_t bad[] = {0, 48, 2 * FAKE_QMAX, 0xffff};
 	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
-		wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, bad[i]);
-		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 64);
+		virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2, bad[i]);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 64);
 	}
-	wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, 1);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2, 1);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 1);
 	/* Frozen once enabled. */
-	wr(&e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
-	wr(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2, 8);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), 1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2, 8);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 1);
 	/* Queue 0 was not touched. */
-	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SIZE, 2), FAKE_QMAX);
-	env_destroy(&e);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SIZE, 2), FAKE_QMAX);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -901,16 +808,16 @@ START_TEST(test_msix_vector_range)
 
 	env_create(&e, FAKE);
 	/* 3 vectors: 0..2 are valid, anything else reads back as NO_VECTOR. */
-	wr(&e, VIRTIO_PCI_COMMON_MSIX, 2, 2);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_MSIX, 2), 2);
-	wr(&e, VIRTIO_PCI_COMMON_MSIX, 2, 3);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_MSIX, 2), NO_VECTOR);
-	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
-	wr(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2, 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2), 0);
-	wr(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2, 0x7ff);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
-	env_destroy(&e);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_MSIX, 2, 2);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_MSIX, 2), 2);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_MSIX, 2, 3);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_MSIX, 2), NO_VECTOR);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_MSIX, 2, 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_MSIX, 2), 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_MSIX, 2, 0x7ff);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -921,37 +828,39 @@ START_TEST(test_config_change_interrupt)
 
 	env_create(&e, FAKE);
 	linux_init(&e, true, 16);
-	gen = (uint8_t)rd(&e, VIRTIO_PCI_COMMON_CFGGENERATION, 1);
+	gen = (uint8_t)virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_CFGGENERATION, 1);
 	virtio_irq_config(e.fake.act.irq);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_CFGGENERATION, 1), (uint8_t)(gen + 1));
-	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 1);
-	ck_assert_uint_eq(count(e.irq.vector_fds[1]), 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_CFGGENERATION, 1),
+			  (uint8_t)(gen + 1));
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[0]), 1);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[1]), 0);
 
 	/* Without MSI-X: ISR bit 1 and INTx. */
-	device_msix_state(e.dev, false);
+	device_msix_state(e.v.dev, false);
 	virtio_irq_config(e.fake.act.irq);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_CFGGENERATION, 1), (uint8_t)(gen + 2));
-	ck_assert_uint_eq(count(e.irq.intx_fd), 1);
-	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 0);
-	ck_assert_uint_eq(rd(&e, ISR, 1), VIRTIO_PCI_ISR_CONFIG);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_CFGGENERATION, 1),
+			  (uint8_t)(gen + 2));
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.intx_fd), 1);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[0]), 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, ISR, 1), VIRTIO_PCI_ISR_CONFIG);
 
 	/* Queue interrupts go to the queue's vector, none for NO_VECTOR. */
-	device_msix_state(e.dev, true);
+	device_msix_state(e.v.dev, true);
 	virtio_irq_queue(e.fake.act.irq, 1);
-	ck_assert_uint_eq(count(e.irq.vector_fds[2]), 1);
-	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
-	wr(&e, VIRTIO_PCI_COMMON_Q_MSIX, 2, NO_VECTOR);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[2]), 1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_MSIX, 2, NO_VECTOR);
 	virtio_irq_queue(e.fake.act.irq, 1);
 	virtio_irq_queue(e.fake.act.irq, 7); /* no such queue */
-	for (unsigned i = 0; i < e.irq.nr_vectors; i++)
-		ck_assert_uint_eq(count(e.irq.vector_fds[i]), 0);
-	ck_assert_uint_eq(count(e.irq.intx_fd), 0);
+	for (unsigned i = 0; i < e.v.irq.nr_vectors; i++)
+		ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[i]), 0);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.intx_fd), 0);
 
 	/* The device may report a fatal error. */
 	virtio_irq_needs_reset(e.fake.act.irq);
-	ck_assert_uint_eq(status(&e), S_ALL | S_NEEDS_RESET);
-	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 1);
-	env_destroy(&e);
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_ALL | S_NEEDS_RESET);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[0]), 1);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -961,32 +870,32 @@ START_TEST(test_notify_paths)
 
 	env_create(&e, FAKE);
 	/* Kicks before DRIVER_OK reach nobody. */
-	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[0].fd), 0);
-	run_loop(&e);
+	ck_assert_int_eq(eventfd_signal(e.v.desc.ioevents[0].fd), 0);
+	virtio_env_run_loop(&e.v);
 	ck_assert_uint_eq(e.fake.notifies[0], 0);
 
 	linux_init(&e, true, 16);
 	/* Through the ioeventfd, as KVM signals it. */
-	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[1].fd), 0);
-	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[1].fd), 0);
-	run_loop(&e);
+	ck_assert_int_eq(eventfd_signal(e.v.desc.ioevents[1].fd), 0);
+	ck_assert_int_eq(eventfd_signal(e.v.desc.ioevents[1].fd), 0);
+	virtio_env_run_loop(&e.v);
 	ck_assert_uint_eq(e.fake.notifies[0], 0);
 	ck_assert_uint_eq(e.fake.notifies[1], 1); /* two kicks, one drain */
 	/* Through io(), at any width, the queue being the address. */
-	wr(&e, VIRTIO_PCI_NOTIFY_OFF + 4, 2, 1);
-	run_loop(&e);
+	virtio_env_wr(&e.v, VIRTIO_PCI_NOTIFY_OFF + 4, 2, 1);
+	virtio_env_run_loop(&e.v);
 	ck_assert_uint_eq(e.fake.notifies[1], 2);
-	wr(&e, VIRTIO_PCI_NOTIFY_OFF, 4, 0);
-	run_loop(&e);
+	virtio_env_wr(&e.v, VIRTIO_PCI_NOTIFY_OFF, 4, 0);
+	virtio_env_run_loop(&e.v);
 	ck_assert_uint_eq(e.fake.notifies[0], 1);
 	/* Past the last queue: nothing. */
-	wr(&e, VIRTIO_PCI_NOTIFY_OFF + 4 * FAKE_QUEUES, 2, FAKE_QUEUES);
-	wr(&e, VIRTIO_PCI_NOTIFY_OFF + 0xffc, 4, 0);
-	run_loop(&e);
+	virtio_env_wr(&e.v, VIRTIO_PCI_NOTIFY_OFF + 4 * FAKE_QUEUES, 2, FAKE_QUEUES);
+	virtio_env_wr(&e.v, VIRTIO_PCI_NOTIFY_OFF + 0xffc, 4, 0);
+	virtio_env_run_loop(&e.v);
 	ck_assert_uint_eq(e.fake.notifies[0], 1);
 	ck_assert_uint_eq(e.fake.notifies[1], 2);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_NOTIFY_OFF, 2), 0);
-	env_destroy(&e);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_NOTIFY_OFF, 2), 0);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -1000,51 +909,53 @@ START_TEST(test_access_sizes)
 	negotiate(&e, FEATURES_LINUX | FAKE_FEATURE);
 
 	/* Byte reads compose the 32-bit feature window. */
-	wr(&e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
-	f = rd(&e, VIRTIO_PCI_COMMON_DF, 4);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+	f = virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_DF, 4);
 	for (unsigned i = 0; i < 4; i++)
-		ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_DF + i, 1), (f >> (8 * i)) & 0xff);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_DF + i, 1),
+				  (f >> (8 * i)) & 0xff);
 
 	/* A 64-bit queue address as one 8-byte access or two 4-byte halves. */
-	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
-	wr(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 8, 0x123456789abcdef0ULL);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCLO, 4), 0x9abcdef0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_DESCHI, 4), 0x12345678);
-	wr(&e, VIRTIO_PCI_COMMON_Q_USEDHI, 4, 0x1);
-	wr(&e, VIRTIO_PCI_COMMON_Q_USEDLO, 4, 0x2000);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_USEDLO, 8), 0x100002000ULL);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_DESCLO, 8, 0x123456789abcdef0ULL);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_DESCLO, 4), 0x9abcdef0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_DESCHI, 4), 0x12345678);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_USEDHI, 4, 0x1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_USEDLO, 4, 0x2000);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_USEDLO, 8), 0x100002000ULL);
 
 	/* A 4-byte read over status, config_generation and queue_select. */
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_STATUS, 4),
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_STATUS, 4),
 			  (S_ACK | S_DRIVER | S_FEATURES_OK) |
-				  rd(&e, VIRTIO_PCI_COMMON_CFGGENERATION, 1) << 8 | 1u << 16);
+				  virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_CFGGENERATION, 1) << 8 |
+				  1u << 16);
 	/* A byte write to the low half of queue_select. */
-	wr(&e, VIRTIO_PCI_COMMON_Q_SELECT, 1, 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_SELECT, 2), 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 1, 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_SELECT, 2), 0);
 
 	/* Read-only and 1.2 fields. */
-	wr(&e, VIRTIO_PCI_COMMON_NUMQ, 2, 7);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_NUMQ, 2), FAKE_QUEUES);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_NDATA, 2), 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_Q_RESET, 2), 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_NUMQ, 2, 7);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_NUMQ, 2), FAKE_QUEUES);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_NDATA, 2), 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_COMMON_Q_RESET, 2), 0);
 
 	/* Unknown offsets read 0 and ignore writes. */
 	const uint64_t unknown[] = {0x3c, 0x100, 0xff8, 0x1004, 0x4000, 0x5ff8, 0x6000, 0x7000};
 	for (unsigned i = 0; i < ARRAY_SIZE(unknown); i++) {
-		wr(&e, unknown[i], 8, ~0ULL);
-		ck_assert_uint_eq(rd(&e, unknown[i], 8), 0);
+		virtio_env_wr(&e.v, unknown[i], 8, ~0ULL);
+		ck_assert_uint_eq(virtio_env_rd(&e.v, unknown[i], 8), 0);
 	}
-	ck_assert_uint_eq(status(&e), S_ACK | S_DRIVER | S_FEATURES_OK);
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_ACK | S_DRIVER | S_FEATURES_OK);
 	/* Straddling two areas: neither. */
-	ck_assert_uint_eq(rd(&e, 0xffe, 4), 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, 0xffe, 4), 0);
 
 	/* Accesses the bus can never produce are refused, not crashed on. */
-	ck_assert_int_eq(device_io(e.dev, 1, 0, buf, 4, false), -EINVAL);
-	ck_assert_int_eq(device_io(e.dev, 0, 0x7ffe, buf, 4, false), -EINVAL);
-	ck_assert_int_eq(device_io(e.dev, 0, UINT64_MAX - 1, buf, 4, false), -EINVAL);
-	ck_assert_int_eq(device_io(e.dev, 0, 0, buf, 0, false), -EINVAL);
-	ck_assert_int_eq(device_io(e.dev, 0, 0, buf, 16, true), -EINVAL);
-	env_destroy(&e);
+	ck_assert_int_eq(device_io(e.v.dev, 1, 0, buf, 4, false), -EINVAL);
+	ck_assert_int_eq(device_io(e.v.dev, 0, 0x7ffe, buf, 4, false), -EINVAL);
+	ck_assert_int_eq(device_io(e.v.dev, 0, UINT64_MAX - 1, buf, 4, false), -EINVAL);
+	ck_assert_int_eq(device_io(e.v.dev, 0, 0, buf, 0, false), -EINVAL);
+	ck_assert_int_eq(device_io(e.v.dev, 0, 0, buf, 16, true), -EINVAL);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -1056,12 +967,12 @@ START_TEST(test_isr_partial_reads)
 	linux_init(&e, false, 16);
 	virtio_irq_queue(e.fake.act.irq, 0);
 	/* Only a read of the ISR byte itself returns and clears it. */
-	ck_assert_uint_eq(rd(&e, ISR + 1, 1), 0);
-	ck_assert_uint_eq(rd(&e, ISR + 0x800, 4), 0);
-	wr(&e, ISR, 1, 0);
-	ck_assert_uint_eq(rd(&e, ISR, 2), 1);
-	ck_assert_uint_eq(rd(&e, ISR, 1), 0);
-	env_destroy(&e);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, ISR + 1, 1), 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, ISR + 0x800, 4), 0);
+	virtio_env_wr(&e.v, ISR, 1, 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, ISR, 2), 1);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, ISR, 1), 0);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -1072,20 +983,20 @@ START_TEST(test_device_config)
 	env_create(&e, FAKE);
 	for (unsigned i = 0; i < FAKE_CFG_SIZE; i++)
 		e.fake.config[i] = (uint8_t)(i + 1);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF, 4), 0x04030201);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF, 8), 0x0807060504030201ULL);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF + 5, 1), 6);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF + 1, 3), 0x040302);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_DEVICE_OFF, 4), 0x04030201);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_DEVICE_OFF, 8), 0x0807060504030201ULL);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_DEVICE_OFF + 5, 1), 6);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_DEVICE_OFF + 1, 3), 0x040302);
 	/* Past the end: zeros, the part inside still read. */
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF + 6, 4), 0x0807);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF + FAKE_CFG_SIZE, 8), 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF + 0xff8, 8), 0);
-	wr(&e, VIRTIO_PCI_DEVICE_OFF + 2, 2, 0xbbaa);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_DEVICE_OFF + 6, 4), 0x0807);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_DEVICE_OFF + FAKE_CFG_SIZE, 8), 0);
+	ck_assert_uint_eq(virtio_env_rd(&e.v, VIRTIO_PCI_DEVICE_OFF + 0xff8, 8), 0);
+	virtio_env_wr(&e.v, VIRTIO_PCI_DEVICE_OFF + 2, 2, 0xbbaa);
 	ck_assert_uint_eq(e.fake.config[2], 0xaa);
 	ck_assert_uint_eq(e.fake.config[3], 0xbb);
-	wr(&e, VIRTIO_PCI_DEVICE_OFF + 7, 4, 0x11223344);
+	virtio_env_wr(&e.v, VIRTIO_PCI_DEVICE_OFF + 7, 4, 0x11223344);
 	ck_assert_uint_eq(e.fake.config[7], 0x44);
-	env_destroy(&e);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -1098,15 +1009,15 @@ START_TEST(test_device_may_raise_irqs_from_any_call)
 	e.fake.irq_from_thread = true;
 	linux_init(&e, true, 16); /* activate, then notify for the start-up kick of each queue */
 	ck_assert_uint_eq(e.fake.raised, 1 + FAKE_QUEUES);
-	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[0].fd), 0);
-	run_loop(&e);				/* notify */
-	wr(&e, VIRTIO_PCI_DEVICE_OFF, 1, 1);	/* config_write */
-	add_status(&e, S_FAILED);		/* reset, to stop the device */
-	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0); /* reset by the driver */
+	ck_assert_int_eq(eventfd_signal(e.v.desc.ioevents[0].fd), 0);
+	virtio_env_run_loop(&e.v);			     /* notify */
+	virtio_env_wr(&e.v, VIRTIO_PCI_DEVICE_OFF, 1, 1);    /* config_write */
+	add_status(&e, S_FAILED);			     /* reset, to stop the device */
+	virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_STATUS, 1, 0); /* reset by the driver */
 	ck_assert_uint_eq(e.fake.raised, 5 + FAKE_QUEUES);
-	ck_assert_uint_eq(count(e.irq.vector_fds[1]), 4);
-	ck_assert_uint_eq(count(e.irq.vector_fds[0]), 4);
-	env_destroy(&e);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[1]), 4);
+	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[0]), 4);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -1124,19 +1035,19 @@ static void pci_env_create(struct pci_env *p)
 
 	env_create(&p->e, FAKE);
 	memset(&p->vm, 0, sizeof(p->vm));
-	p->vm.log = &p->e.lg;
+	p->vm.log = &p->e.v.lg;
 	p->vm.kvm.dev_fd = p->vm.kvm.vm_fd = -1;
 	ck_assert_int_eq(guest_mem_create_regions(&p->vm.mem, ram, 1), 0);
 	ck_assert_int_eq(bus_init(&p->vm.pio, "io"), 0);
 	ck_assert_int_eq(bus_init(&p->vm.mmio, "mmio"), 0);
 	ck_assert_int_eq(pci_root_create(&p->vm, &p->root), 0);
-	ck_assert_int_eq(pci_add_device(p->root, 1, p->e.dev, &p->e.desc, &p->e.irq), 0);
+	ck_assert_int_eq(pci_add_device(p->root, 1, p->e.v.dev, &p->e.v.desc, &p->e.v.irq), 0);
 }
 
 static void pci_env_destroy(struct pci_env *p)
 {
 	pci_root_destroy(p->root);
-	env_destroy(&p->e);
+	virtio_env_destroy(&p->e.v);
 	bus_destroy(&p->vm.pio);
 	bus_destroy(&p->vm.mmio);
 	guest_mem_destroy(&p->vm.mem);
@@ -1223,19 +1134,19 @@ START_TEST(test_pci_config_space)
 	cfg_wr(&p, window + 8, 4, VIRTIO_PCI_COMMON_STATUS);
 	cfg_wr(&p, window + 12, 4, 1);
 	cfg_wr(&p, window + 16, 1, S_ACK);
-	ck_assert_uint_eq(status(&p.e), S_ACK);
+	ck_assert_uint_eq(virtio_env_status(&p.e.v), S_ACK);
 
 	/* Enabling MSI-X in config space moves interrupts from INTx to the vectors. */
 	linux_init(&p.e, false, 16);
 	cfg_wr(&p, msix + 2, 2, 0x8000);
-	wr(&p.e, VIRTIO_PCI_COMMON_MSIX, 2, 0);
+	virtio_env_wr(&p.e.v, VIRTIO_PCI_COMMON_MSIX, 2, 0);
 	virtio_irq_config(p.e.fake.act.irq);
-	ck_assert_uint_eq(count(p.e.irq.vector_fds[0]), 1);
-	ck_assert_uint_eq(count(p.e.irq.intx_fd), 0);
+	ck_assert_uint_eq(virtio_env_count(p.e.v.irq.vector_fds[0]), 1);
+	ck_assert_uint_eq(virtio_env_count(p.e.v.irq.intx_fd), 0);
 	cfg_wr(&p, msix + 2, 2, 0);
 	virtio_irq_config(p.e.fake.act.irq);
-	ck_assert_uint_eq(count(p.e.irq.vector_fds[0]), 0);
-	ck_assert_uint_eq(count(p.e.irq.intx_fd), 1);
+	ck_assert_uint_eq(virtio_env_count(p.e.v.irq.vector_fds[0]), 0);
+	ck_assert_uint_eq(virtio_env_count(p.e.v.irq.intx_fd), 1);
 	pci_env_destroy(&p);
 }
 END_TEST
@@ -1248,19 +1159,19 @@ START_TEST(test_own_kicks)
 	env_create(&e, FAKE_OWN_KICKS);
 	linux_init(&e, true, 16);
 	for (unsigned q = 0; q < FAKE_QUEUES; q++) {
-		ck_assert_int_eq(e.fake.act.kick_fds[q], e.desc.ioevents[q].fd);
+		ck_assert_int_eq(e.fake.act.kick_fds[q], e.v.desc.ioevents[q].fd);
 		/* The start-up kick is still there for the device to find. */
-		ck_assert_uint_eq(count(e.desc.ioevents[q].fd), 1);
+		ck_assert_uint_eq(virtio_env_count(e.v.desc.ioevents[q].fd), 1);
 	}
-	ck_assert_int_eq(eventfd_signal(e.desc.ioevents[1].fd), 0);
-	run_loop(&e);
-	ck_assert_uint_eq(count(e.desc.ioevents[1].fd), 1);
+	ck_assert_int_eq(eventfd_signal(e.v.desc.ioevents[1].fd), 0);
+	virtio_env_run_loop(&e.v);
+	ck_assert_uint_eq(virtio_env_count(e.v.desc.ioevents[1].fd), 1);
 	/* A notification that reaches io() lands in the same eventfd. */
-	wr(&e, VIRTIO_PCI_NOTIFY_OFF + 4, 2, 1);
-	run_loop(&e);
-	ck_assert_uint_eq(count(e.desc.ioevents[1].fd), 1);
+	virtio_env_wr(&e.v, VIRTIO_PCI_NOTIFY_OFF + 4, 2, 1);
+	virtio_env_run_loop(&e.v);
+	ck_assert_uint_eq(virtio_env_count(e.v.desc.ioevents[1].fd), 1);
 	ck_assert_uint_eq(e.fake.notifies[0] + e.fake.notifies[1], 0);
-	env_destroy(&e);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 
@@ -1270,16 +1181,16 @@ START_TEST(test_own_kicks_disabled_queue)
 	struct env e;
 
 	env_create(&e, FAKE_OWN_KICKS);
-	device_msix_state(e.dev, true);
+	device_msix_state(e.v.dev, true);
 	negotiate(&e, FEATURES_LINUX | FAKE_FEATURE);
 	setup_queue(&e, 0, 16, true, RING_GPA(0));
 	add_status(&e, S_DRIVER_OK);
-	ck_assert_uint_eq(status(&e), S_ALL);
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_ALL);
 	ck_assert_ptr_nonnull(e.fake.act.queues[0]);
-	ck_assert_int_eq(e.fake.act.kick_fds[0], e.desc.ioevents[0].fd);
+	ck_assert_int_eq(e.fake.act.kick_fds[0], e.v.desc.ioevents[0].fd);
 	ck_assert_ptr_null(e.fake.act.queues[1]);
 	ck_assert_int_eq(e.fake.act.kick_fds[1], -1);
-	env_destroy(&e);
+	virtio_env_destroy(&e.v);
 }
 END_TEST
 

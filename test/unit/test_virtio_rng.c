@@ -4,19 +4,15 @@
  * guest corrupts, and requests posted before the device is live.
  */
 #include <string.h>
-#include <sys/eventfd.h>
-#include <event2/event.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
-#include "core/device.h"
 #include "core/guest_mem.h"
-#include "core/log.h"
-#include "core/pci.h"
 #include "test/unit/testutil.h"
 #include "test/unit/virtq_driver.h"
+#include "test/unit/virtio_env.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
@@ -29,179 +25,34 @@
 #define OUTSIDE_RAM 0x40000000ULL
 #define QSIZE	    64
 #define BIT(n)	    (1ULL << (n))
-#define S_LIVE                                                                                     \
-	(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |      \
-	 VIRTIO_CONFIG_S_DRIVER_OK)
-#define CFG_VECTOR 0
-#define Q_VECTOR   1
+/* The helper's vectors and live status (virtio_env.h), under this suite's names. */
+#define S_LIVE	   VIRTIO_ENV_S_LIVE
+#define CFG_VECTOR VIRTIO_ENV_CFG_VECTOR
+#define Q_VECTOR   VIRTIO_ENV_Q_VECTOR(0)
 
-struct env {
-	struct logger lg;
-	struct guest_mem mem;
-	struct event_base *eb;
-	struct pci_irq_fds irq;
-	struct device *dev;
-	struct pci_dev_desc desc;
+static const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
+static const struct virtio_env_params env_params = {.ram = ram,
+						    .nr_ram = ARRAY_SIZE(ram),
+						    .queue_size = QSIZE,
+						    .ring_gpa = RING_GPA,
+						    .data_gpa = DATA_GPA,
+						    .data_len = DATA_LEN};
+
+static void env_create(struct virtio_env *e)
+{
 	const struct virtio_dev_ops *ops;
-	struct virtq_driver drv;
-	bool drv_live;
-};
-
-static int new_eventfd(void)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-
-	ck_assert_int_ge(fd, 0);
-	return fd;
-}
-
-static void env_create(struct env *e)
-{
-	const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
 	void *dev;
 
-	memset(e, 0, sizeof(*e));
-	log_init(&e->lg);
-	e->lg.level = LOG_LVL_OFF;
-	ck_assert_int_eq(guest_mem_create_regions(&e->mem, ram, 1), 0);
-	e->eb = event_base_new();
-	ck_assert_ptr_nonnull(e->eb);
-	ck_assert_int_eq(virtio_rng_create(&e->lg, &e->ops, &dev), 0);
-	e->irq.nr_vectors = 2;
-	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
-		e->irq.vector_fds[i] = new_eventfd();
-	e->irq.intx_fd = new_eventfd();
-	e->irq.intx_resample_fd = new_eventfd();
-	ck_assert_int_eq(
-		virtio_pci_transport_create(&(struct virtio_pci_params){.ops = e->ops,
-									.dev = dev,
-									.label = "virtio-rng0",
-									.mem = &e->mem,
-									.irq = &e->irq,
-									.log = &e->lg},
-					    &e->dev, &e->desc),
-		0);
-	ck_assert_int_eq(e->dev->ops->start(e->dev->priv, e->eb), 0);
-	device_msix_state(e->dev, true);
+	ck_assert_int_eq(virtio_env_create(e, &env_params), 0);
+	ck_assert_int_eq(virtio_rng_create(&e->lg, &ops, &dev), 0);
+	ck_assert_int_eq(virtio_env_attach(e, ops, dev, "virtio-rng0"), 0);
+	ck_assert_int_eq(virtio_env_start(e, true), 0);
 }
 
-static void env_destroy(struct env *e)
+static void init(struct virtio_env *e, uint64_t features)
 {
-	e->dev->ops->destroy(e->dev->priv);
-	if (e->drv_live)
-		virtq_driver_destroy(&e->drv);
-	event_base_free(e->eb);
-	guest_mem_destroy(&e->mem);
-}
-
-static uint64_t rd(struct env *e, uint64_t off, uint32_t len)
-{
-	uint64_t v = 0;
-
-	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, false), 0);
-	return v;
-}
-
-static void wr(struct env *e, uint64_t off, uint32_t len, uint64_t v)
-{
-	ck_assert_int_eq(device_io(e->dev, VIRTIO_PCI_BAR, off, &v, len, true), 0);
-}
-
-static uint64_t count(int fd)
-{
-	uint64_t n;
-
-	ck_assert_int_eq(eventfd_drain(fd, &n), 0);
-	return n;
-}
-
-static void run_loop(struct env *e)
-{
-	ck_assert_int_ge(event_base_loop(e->eb, EVLOOP_NONBLOCK), 0);
-}
-
-static uint8_t status(struct env *e)
-{
-	return (uint8_t)rd(e, VIRTIO_PCI_COMMON_STATUS, 1);
-}
-
-/* Everything up to (not including) DRIVER_OK, as Linux does it. */
-static void setup(struct env *e, uint64_t features)
-{
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
-	wr(e, VIRTIO_PCI_COMMON_GF, 4, (uint32_t)features);
-	wr(e, VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
-	wr(e, VIRTIO_PCI_COMMON_GF, 4, features >> 32);
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | VIRTIO_CONFIG_S_FEATURES_OK);
-	ck_assert(status(e) & VIRTIO_CONFIG_S_FEATURES_OK);
-	wr(e, VIRTIO_PCI_COMMON_MSIX, 2, CFG_VECTOR);
-
-	if (e->drv_live)
-		virtq_driver_destroy(&e->drv);
-	ck_assert_int_eq(virtq_driver_init(&e->drv, &e->mem, QSIZE, RING_GPA, DATA_GPA, DATA_LEN,
-					   features & BIT(VIRTIO_RING_F_EVENT_IDX)),
-			 0);
-	e->drv_live = true;
-	e->drv.kick_fd = e->desc.ioevents[0].fd;
-	wr(e, VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
-	wr(e, VIRTIO_PCI_COMMON_Q_SIZE, 2, QSIZE);
-	wr(e, VIRTIO_PCI_COMMON_Q_MSIX, 2, Q_VECTOR);
-	wr(e, VIRTIO_PCI_COMMON_Q_DESCLO, 8, e->drv.desc);
-	wr(e, VIRTIO_PCI_COMMON_Q_AVAILLO, 8, e->drv.avail);
-	wr(e, VIRTIO_PCI_COMMON_Q_USEDLO, 8, e->drv.used);
-	wr(e, VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
-}
-
-static void driver_ok(struct env *e)
-{
-	wr(e, VIRTIO_PCI_COMMON_STATUS, 1, status(e) | VIRTIO_CONFIG_S_DRIVER_OK);
-	ck_assert_uint_eq(status(e), S_LIVE);
-	run_loop(e);
-}
-
-static void init(struct env *e, uint64_t features)
-{
-	setup(e, features);
-	driver_ok(e);
-	count(e->irq.vector_fds[Q_VECTOR]);
-}
-
-static uint16_t add(struct env *e, const struct virtq_buf *b, unsigned nr)
-{
-	uint16_t head;
-
-	ck_assert_int_eq(virtq_driver_add(&e->drv, b, nr, &head), 0);
-	return head;
-}
-
-static void kick(struct env *e)
-{
-	virtq_driver_kick(&e->drv);
-	run_loop(e);
-}
-
-/* The used entry for head; -1 if the device has not returned it. */
-static int64_t used(struct env *e, uint16_t head)
-{
-	uint16_t id = 0;
-	uint32_t len = 0;
-
-	if (virtq_driver_get_used(&e->drv, &id, &len) < 0)
-		return -1;
-	ck_assert_uint_eq(id, head);
-	virtq_driver_set_used_event(&e->drv, e->drv.last_used);
-	return len;
-}
-
-static uint8_t *ptr(struct env *e, uint64_t gpa, uint64_t len)
-{
-	void *p;
-
-	ck_assert_int_eq(guest_mem_ptr(&e->mem, gpa, len, &p), 0);
-	return p;
+	virtio_env_init(e, features, 1);
+	virtio_env_count(e->irq.vector_fds[Q_VECTOR]);
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -222,17 +73,17 @@ static bool all_byte(const uint8_t *p, size_t n, uint8_t v)
 
 START_TEST(test_device_identity)
 {
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e);
 	ck_assert_uint_eq(e.ops->device_type, VIRTIO_ID_RNG);
 	ck_assert_uint_eq(e.ops->nr_queues, 1);
 	ck_assert_uint_eq(e.ops->config_size, 0);
 	/* No device features: only the transport's. */
-	wr(&e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_COMMON_DF, 4) & 0xffffff, 0);
-	ck_assert_uint_eq(rd(&e, VIRTIO_PCI_DEVICE_OFF, 4), 0);
-	env_destroy(&e);
+	virtio_env_wr(&e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
+	ck_assert_uint_eq(virtio_env_rd(&e, VIRTIO_PCI_COMMON_DF, 4) & 0xffffff, 0);
+	ck_assert_uint_eq(virtio_env_rd(&e, VIRTIO_PCI_DEVICE_OFF, 4), 0);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -244,18 +95,19 @@ START_TEST(test_several_buffers)
 		{.gpa = DATA_GPA + 0x200, .len = 47, .writable = true},
 	};
 	uint16_t head;
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e);
 	init(&e, BIT(VIRTIO_F_VERSION_1));
-	head = add(&e, b, ARRAY_SIZE(b));
-	kick(&e);
-	ck_assert_int_eq(used(&e, head), 64);
-	ck_assert(!all_zero(ptr(&e, b[0].gpa, 16), 16));
-	ck_assert(!all_zero(ptr(&e, b[2].gpa, 47), 47));
-	ck_assert(memcmp(ptr(&e, b[0].gpa, 16), ptr(&e, b[2].gpa, 16), 16) != 0);
-	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR]), 1);
-	env_destroy(&e);
+	head = virtio_env_add(&e, 0, b, ARRAY_SIZE(b));
+	virtio_env_kick(&e, 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, head), 64);
+	ck_assert(!all_zero(virtio_env_ptr(&e, b[0].gpa, 16), 16));
+	ck_assert(!all_zero(virtio_env_ptr(&e, b[2].gpa, 47), 47));
+	ck_assert(memcmp(virtio_env_ptr(&e, b[0].gpa, 16), virtio_env_ptr(&e, b[2].gpa, 16), 16) !=
+		  0);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR]), 1);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -266,16 +118,16 @@ START_TEST(test_indirect_chain)
 		{.gpa = DATA_GPA + 0x1000, .len = 32, .writable = true},
 	};
 	uint16_t head;
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e);
 	init(&e, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_INDIRECT_DESC) |
 			 BIT(VIRTIO_RING_F_EVENT_IDX));
-	ck_assert_int_eq(virtq_driver_add_indirect(&e.drv, b, 2, TABLE_GPA, &head), 0);
-	kick(&e);
-	ck_assert_int_eq(used(&e, head), 64);
-	ck_assert(!all_zero(ptr(&e, DATA_GPA + 0x1000, 32), 32));
-	env_destroy(&e);
+	ck_assert_int_eq(virtq_driver_add_indirect(&e.drv[0], b, 2, TABLE_GPA, &head), 0);
+	virtio_env_kick(&e, 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, head), 64);
+	ck_assert(!all_zero(virtio_env_ptr(&e, DATA_GPA + 0x1000, 32), 32));
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -289,25 +141,25 @@ START_TEST(test_malformed_requests_complete_empty)
 	const struct virtq_buf outside = {.gpa = OUTSIDE_RAM, .len = 16, .writable = true};
 	const struct virtq_buf good = {.gpa = DATA_GPA + 0x200, .len = 16, .writable = true};
 	uint16_t h1, h2, h3, h4;
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e);
 	init(&e, BIT(VIRTIO_F_VERSION_1));
-	memset(ptr(&e, DATA_GPA, 0x300), 0xaa, 0x300);
-	h1 = add(&e, readable, 2); /* a request carries no data for the device */
-	h2 = add(&e, &empty, 1);   /* no writable bytes */
-	h3 = add(&e, &outside, 1); /* a buffer outside guest memory */
-	h4 = add(&e, &good, 1);
-	kick(&e);
-	ck_assert_int_eq(used(&e, h1), 0);
-	ck_assert_int_eq(used(&e, h2), 0);
-	ck_assert_int_eq(used(&e, h3), 0);
-	ck_assert_int_eq(used(&e, h4), 16);
+	memset(virtio_env_ptr(&e, DATA_GPA, 0x300), 0xaa, 0x300);
+	h1 = virtio_env_add(&e, 0, readable, 2); /* a request carries no data for the device */
+	h2 = virtio_env_add(&e, 0, &empty, 1);	 /* no writable bytes */
+	h3 = virtio_env_add(&e, 0, &outside, 1); /* a buffer outside guest memory */
+	h4 = virtio_env_add(&e, 0, &good, 1);
+	virtio_env_kick(&e, 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, h1), 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, h2), 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, h3), 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, h4), 16);
 	/* Nothing was written for the failed requests. */
-	ck_assert(all_byte(ptr(&e, DATA_GPA, 0x200), 0x200, 0xaa));
-	ck_assert(!all_byte(ptr(&e, good.gpa, 16), 16, 0xaa));
-	ck_assert_uint_eq(status(&e), S_LIVE);
-	env_destroy(&e);
+	ck_assert(all_byte(virtio_env_ptr(&e, DATA_GPA, 0x200), 0x200, 0xaa));
+	ck_assert(!all_byte(virtio_env_ptr(&e, good.gpa, 16), 16, 0xaa));
+	ck_assert_uint_eq(virtio_env_status(&e), S_LIVE);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -316,38 +168,39 @@ START_TEST(test_large_request_capped)
 	const uint32_t len = 2 * VIRTIO_RNG_MAX_REQUEST;
 	const struct virtq_buf b = {.gpa = DATA_GPA, .len = len, .writable = true};
 	uint16_t head;
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e);
 	init(&e, BIT(VIRTIO_F_VERSION_1));
-	head = add(&e, &b, 1);
-	kick(&e);
-	ck_assert_int_eq(used(&e, head), VIRTIO_RNG_MAX_REQUEST);
-	ck_assert(!all_zero(ptr(&e, DATA_GPA, 64), 64));
-	ck_assert(all_zero(ptr(&e, DATA_GPA + VIRTIO_RNG_MAX_REQUEST, len - VIRTIO_RNG_MAX_REQUEST),
-			   len - VIRTIO_RNG_MAX_REQUEST));
-	env_destroy(&e);
+	head = virtio_env_add(&e, 0, &b, 1);
+	virtio_env_kick(&e, 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, head), VIRTIO_RNG_MAX_REQUEST);
+	ck_assert(!all_zero(virtio_env_ptr(&e, DATA_GPA, 64), 64));
+	ck_assert(all_zero(
+		virtio_env_ptr(&e, DATA_GPA + VIRTIO_RNG_MAX_REQUEST, len - VIRTIO_RNG_MAX_REQUEST),
+		len - VIRTIO_RNG_MAX_REQUEST));
+	virtio_env_destroy(&e);
 }
 END_TEST
 
 START_TEST(test_batch_in_one_kick)
 {
 	uint16_t heads[8];
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e);
 	init(&e, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX));
 	for (unsigned i = 0; i < ARRAY_SIZE(heads); i++) {
 		struct virtq_buf b = {.gpa = DATA_GPA + 0x100 * i, .len = 8 + i, .writable = true};
 
-		heads[i] = add(&e, &b, 1);
+		heads[i] = virtio_env_add(&e, 0, &b, 1);
 	}
-	kick(&e);
+	virtio_env_kick(&e, 0);
 	for (unsigned i = 0; i < ARRAY_SIZE(heads); i++)
-		ck_assert_int_eq(used(&e, heads[i]), 8 + i);
+		ck_assert_int_eq(virtio_env_used(&e, 0, heads[i]), 8 + i);
 	/* One interrupt for the batch. */
-	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR]), 1);
-	env_destroy(&e);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR]), 1);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -355,21 +208,21 @@ START_TEST(test_interrupt_suppression)
 {
 	const struct virtq_buf b = {.gpa = DATA_GPA, .len = 8, .writable = true};
 	uint16_t head;
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e);
 	init(&e, BIT(VIRTIO_F_VERSION_1));
-	virtq_driver_set_no_interrupt(&e.drv, true);
-	head = add(&e, &b, 1);
-	kick(&e);
-	ck_assert_int_eq(used(&e, head), 8);
-	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR]), 0);
-	virtq_driver_set_no_interrupt(&e.drv, false);
-	head = add(&e, &b, 1);
-	kick(&e);
-	ck_assert_int_eq(used(&e, head), 8);
-	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR]), 1);
-	env_destroy(&e);
+	virtq_driver_set_no_interrupt(&e.drv[0], true);
+	head = virtio_env_add(&e, 0, &b, 1);
+	virtio_env_kick(&e, 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, head), 8);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR]), 0);
+	virtq_driver_set_no_interrupt(&e.drv[0], false);
+	head = virtio_env_add(&e, 0, &b, 1);
+	virtio_env_kick(&e, 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, head), 8);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR]), 1);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -377,27 +230,27 @@ START_TEST(test_broken_ring_needs_reset)
 {
 	const struct virtq_buf b = {.gpa = DATA_GPA, .len = 8, .writable = true};
 	uint16_t head;
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e);
 	init(&e, BIT(VIRTIO_F_VERSION_1));
 	/* The available index jumps by more than the ring holds. */
-	virtq_driver_set_avail_idx(&e.drv, QSIZE + 5);
-	ck_assert_int_eq(eventfd_signal(e.drv.kick_fd), 0);
-	run_loop(&e);
-	ck_assert_uint_eq(status(&e), S_LIVE | VIRTIO_CONFIG_S_NEEDS_RESET);
-	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 1);
+	virtq_driver_set_avail_idx(&e.drv[0], QSIZE + 5);
+	ck_assert_int_eq(eventfd_signal(e.drv[0].kick_fd), 0);
+	virtio_env_run_loop(&e);
+	ck_assert_uint_eq(virtio_env_status(&e), S_LIVE | VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[CFG_VECTOR]), 1);
 	/* Further kicks change nothing. */
-	ck_assert_int_eq(eventfd_signal(e.drv.kick_fd), 0);
-	run_loop(&e);
-	ck_assert_uint_eq(count(e.irq.vector_fds[CFG_VECTOR]), 0);
-	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR]), 0);
+	ck_assert_int_eq(eventfd_signal(e.drv[0].kick_fd), 0);
+	virtio_env_run_loop(&e);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[CFG_VECTOR]), 0);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR]), 0);
 	/* The driver resets; the device serves again. */
 	init(&e, BIT(VIRTIO_F_VERSION_1));
-	head = add(&e, &b, 1);
-	kick(&e);
-	ck_assert_int_eq(used(&e, head), 8);
-	env_destroy(&e);
+	head = virtio_env_add(&e, 0, &b, 1);
+	virtio_env_kick(&e, 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, head), 8);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -405,19 +258,19 @@ START_TEST(test_posted_before_driver_ok)
 {
 	const struct virtq_buf b = {.gpa = DATA_GPA, .len = 8, .writable = true};
 	uint16_t head;
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e);
-	setup(&e, BIT(VIRTIO_F_VERSION_1));
-	head = add(&e, &b, 1);
-	kick(&e);
-	ck_assert_int_eq(used(&e, head), -1);
-	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR]), 0);
+	virtio_env_setup(&e, BIT(VIRTIO_F_VERSION_1), 1);
+	head = virtio_env_add(&e, 0, &b, 1);
+	virtio_env_kick(&e, 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, head), -1);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR]), 0);
 	/* Served once the device is live, without another kick. */
-	driver_ok(&e);
-	ck_assert_int_eq(used(&e, head), 8);
-	ck_assert_uint_eq(count(e.irq.vector_fds[Q_VECTOR]), 1);
-	env_destroy(&e);
+	virtio_env_live(&e);
+	ck_assert_int_eq(virtio_env_used(&e, 0, head), 8);
+	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR]), 1);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
@@ -425,20 +278,20 @@ START_TEST(test_reset_drops_pending)
 {
 	const struct virtq_buf b = {.gpa = DATA_GPA, .len = 8, .writable = true};
 	uint16_t head;
-	struct env e;
+	struct virtio_env e;
 
 	env_create(&e);
 	init(&e, BIT(VIRTIO_F_VERSION_1));
-	head = add(&e, &b, 1);
-	wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
-	ck_assert_int_eq(eventfd_signal(e.drv.kick_fd), 0);
-	run_loop(&e);
-	ck_assert_int_eq(used(&e, head), -1);
+	head = virtio_env_add(&e, 0, &b, 1);
+	virtio_env_wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	ck_assert_int_eq(eventfd_signal(e.drv[0].kick_fd), 0);
+	virtio_env_run_loop(&e);
+	ck_assert_int_eq(virtio_env_used(&e, 0, head), -1);
 	init(&e, BIT(VIRTIO_F_VERSION_1));
-	head = add(&e, &b, 1);
-	kick(&e);
-	ck_assert_int_eq(used(&e, head), 8);
-	env_destroy(&e);
+	head = virtio_env_add(&e, 0, &b, 1);
+	virtio_env_kick(&e, 0);
+	ck_assert_int_eq(virtio_env_used(&e, 0, head), 8);
+	virtio_env_destroy(&e);
 }
 END_TEST
 
