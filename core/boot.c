@@ -135,9 +135,13 @@ int boot_setup(struct vm *vm, struct vcpu_boot *boot)
 		goto out;
 	ret = boot_build_cmdline(cfg, &cl);
 	if (ret < 0) {
-		log_err(vm->log,
-			"the kernel command line is too long (the kernel accepts %u bytes)",
-			ki.cmdline_size);
+		if (ret == -E2BIG)
+			log_err(vm->log,
+				"the kernel command line is too long (the kernel accepts %u bytes)",
+				ki.cmdline_size);
+		else
+			log_err(vm->log, "the kernel command line (-p) holds a control character "
+					 "such as a newline");
 		ret = -EINVAL;
 		goto out;
 	}

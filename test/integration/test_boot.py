@@ -374,6 +374,10 @@ class BadInput(unittest.TestCase):
         self.refuse(guest("demo"), "--serial", "type=stdout,num=1,console",
                     "--serial", "type=sink,num=2,console", expect="console")
 
+    def test_bad_command_line(self):
+        self.refuse(guest("demo"), "-p", "a\nb", expect="control character")
+        self.refuse(guest("demo"), "-p", "x" * 3000, expect="too long")
+
     def test_missing_kvm_device(self):
         self.refuse(guest("demo"), "--hypervisor", "kvm[device=/nonexistent/kvm]",
                     expect="/nonexistent/kvm")
