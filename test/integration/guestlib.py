@@ -135,12 +135,19 @@ def qemu_path():
 
 
 def qemu_unavailable():
-    """Why QEMU cannot run guests here, or None when it can."""
+    """Why QEMU cannot run guests here, or None when it can.
+
+    scripts/run_tests sets CROSVM_REQUIRE_QEMU=1: there the cross-checks must run, so a
+    missing QEMU is an error rather than a reason to skip.
+    """
+    why = None
     if qemu_path() is None:
-        return "%s is not installed" % QEMU
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return "/dev/kvm is not usable"
-    return None
+        why = "%s is not installed" % QEMU
+    elif not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        why = "/dev/kvm is not usable"
+    if why and os.environ.get("CROSVM_REQUIRE_QEMU") == "1":
+        raise RuntimeError("the QEMU cross-checks are required but " + why)
+    return why
 
 
 # QEMU's default microvm firmware (qboot) does not answer int 15h E820, which the bzImage's
