@@ -5,6 +5,7 @@
  */
 #include "core/layout.h"
 #include "core/loader.h"
+#include "test/unit/loader_check.h"
 #include "test/unit/testutil.h"
 
 #include <elf.h>
@@ -154,51 +155,6 @@ static uint8_t *build_elf(const struct elf_opts *o)
 	size_t len;
 
 	return build_elf_len(o, &len);
-}
-
-static int fd_with(const void *data, size_t len)
-{
-	int fd = memfd_create("kernel", 0);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pwrite(fd, data, len, 0), (ssize_t)len);
-	return fd;
-}
-
-/* kernel_load with stderr (where a NULL logger writes) captured into msg. */
-static int load_capture(const struct guest_mem *m, int fd, enum boot_protocol proto,
-			struct kernel_info *ki, char *msg, size_t n)
-{
-	int cap = memfd_create("stderr", 0), saved = dup(2), ret;
-	ssize_t got;
-
-	ck_assert_int_ge(cap, 0);
-	ck_assert_int_ge(saved, 0);
-	fflush(stderr);
-	dup2(cap, 2);
-	ret = kernel_load(m, fd, proto, ki, NULL);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	got = pread(cap, msg, n - 1, 0);
-	msg[got > 0 ? got : 0] = '\0';
-	close(cap);
-	return ret;
-}
-
-/* The load fails with -errno and logs exactly one error line about the kernel file. */
-static void assert_refused(const struct guest_mem *m, int fd, enum boot_protocol proto,
-			   const char *what)
-{
-	struct kernel_info ki;
-	char msg[2048];
-	int ret = load_capture(m, fd, proto, &ki, msg, sizeof(msg));
-	char *nl = strchr(msg, '\n');
-
-	ck_assert_msg(ret < 0, "%s: accepted", what);
-	ck_assert_msg(strncmp(msg, "[crosvm error] kernel: ", 23) == 0, "%s: logged '%s'", what,
-		      msg);
-	ck_assert_msg(nl && nl[1] == '\0', "%s: expected one line, got '%s'", what, msg);
 }
 
 /* Loads img (with one field patched) and expects a refusal. */

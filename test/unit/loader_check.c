@@ -1,0 +1,49 @@
+#include "test/unit/loader_check.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int fd_with(const void *data, size_t len)
+{
+	int fd = memfd_create("kernel", 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, data, len, 0), (ssize_t)len);
+	return fd;
+}
+
+int load_capture(const struct guest_mem *m, int fd, enum boot_protocol proto,
+		 struct kernel_info *ki, char *msg, size_t n)
+{
+	int cap = memfd_create("stderr", 0), saved = dup(2), ret;
+	ssize_t got;
+
+	ck_assert_int_ge(cap, 0);
+	ck_assert_int_ge(saved, 0);
+	fflush(stderr);
+	dup2(cap, 2);
+	ret = kernel_load(m, fd, proto, ki, NULL);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	got = pread(cap, msg, n - 1, 0);
+	msg[got > 0 ? got : 0] = '\0';
+	close(cap);
+	return ret;
+}
+
+void assert_refused(const struct guest_mem *m, int fd, enum boot_protocol proto, const char *what)
+{
+	struct kernel_info ki;
+	char msg[2048];
+	int ret = load_capture(m, fd, proto, &ki, msg, sizeof(msg));
+	char *nl = strchr(msg, '\n');
+
+	ck_assert_msg(ret < 0, "%s: accepted", what);
+	ck_assert_msg(strncmp(msg, "[crosvm error] kernel: ", 23) == 0, "%s: logged '%s'", what,
+		      msg);
+	ck_assert_msg(nl && nl[1] == '\0', "%s: expected one line, got '%s'", what, msg);
+}

@@ -1,0 +1,17 @@
+/* Shared checks for the kernel loader suites (test_loader_elf.c, test_loader_bzimage.c). */
+#ifndef CROSVM_TEST_LOADER_CHECK_H
+#define CROSVM_TEST_LOADER_CHECK_H
+
+#include <stddef.h>
+#include "core/guest_mem.h"
+#include "core/loader.h"
+
+/* A memfd holding data, standing in for a kernel file. */
+int fd_with(const void *data, size_t len);
+/* kernel_load with stderr (where a NULL logger writes) captured into msg. */
+int load_capture(const struct guest_mem *m, int fd, enum boot_protocol proto,
+		 struct kernel_info *ki, char *msg, size_t n);
+/* The load fails with -errno and logs exactly one error line about the kernel file. */
+void assert_refused(const struct guest_mem *m, int fd, enum boot_protocol proto, const char *what);
+
+#endif
