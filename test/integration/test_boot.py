@@ -143,6 +143,16 @@ class BootTests:
             s.close()
         self.assertEqual(status, 0, out)
 
+    def test_unclaimed_ports_and_mmio_are_harmless(self):
+        # The probe guest reads every port, writes all ones to every port no device owns and
+        # pokes MMIO holes: the VM must keep running and unclaimed reads give all ones.
+        r = self.run_vm(guest("probe"))
+        self.assertClean(r)
+        self.assertTrue(r.results.done, r)
+        for name in ("probe_ports_read", "probe_unclaimed_reads_ones", "probe_ports_write",
+                     "probe_mmio"):
+            self.assertIn(name, r.results.passed)
+
     def test_poweroff_status(self):
         r = self.run_vm(guest("demo"), "-p", "demo.run=poweroff")
         self.assertClean(r)
