@@ -6,6 +6,7 @@
 #include "core/run.h"
 #include "control/server.h"
 #include "core/boot.h"
+#include "core/layout.h"
 #include "core/platform.h"
 #include "core/term.h"
 #include "core/vm.h"
@@ -14,13 +15,13 @@
 #include "vcpu/vcpu.h"
 #include "virtio/devices.h"
 
+#include <cpuid.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/sysinfo.h>
 
 struct run_ctx {
 	struct vm *vm;
@@ -86,18 +87,30 @@ static int setup_signals(struct run_ctx *rc)
 	return vcpu_signal_setup();
 }
 
-/* Refuses sizes the host cannot back at all: more than its RAM and swap together. */
+/*
+ * Guest RAM is allocated lazily (a sparse memfd mapped MAP_NORESERVE), so, as crosvm and QEMU,
+ * a size larger than the host's free memory is fine: only a size the guest's physical address
+ * space cannot hold is refused. RAM ends above the 32-bit hole and the 64-bit PCI window follows
+ * it (core/layout.c); all of that must be addressable with the CPU's physical address bits.
+ */
 static int check_memory(const struct vm_config *cfg, const struct logger *lg)
 {
-	struct sysinfo si;
-	uint64_t host;
+	unsigned eax = 0, ebx, ecx, edx, bits = 36;
+	uint64_t bytes = cfg->mem_mib << 20, end, limit;
 
-	if (sysinfo(&si) < 0)
-		return 0;
-	host = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
-	if ((cfg->mem_mib << 20) > host) {
-		log_err(lg, "--mem %llu MiB is more than this host has (%llu MiB of RAM and swap)",
-			(unsigned long long)cfg->mem_mib, (unsigned long long)(host >> 20));
+	if (__get_cpuid(0x80000000, &eax, &ebx, &ecx, &edx) && eax >= 0x80000008 &&
+	    __get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx))
+		bits = eax & 0xff;
+	limit = 1ull << MIN(bits, 52u);
+	end = bytes <= LAYOUT_MEM_32BIT_GAP ? LAYOUT_4G : LAYOUT_4G + (bytes - LAYOUT_MEM_32BIT_GAP);
+	end = ALIGN_UP(end, GiB(1)) + LAYOUT_PCI_MMIO64_SIZE;
+	if (end > limit) {
+		log_err(lg,
+			"--mem %llu MiB does not fit in the guest's %u-bit physical address space "
+			"(at most %llu MiB with the PCI window)",
+			(unsigned long long)cfg->mem_mib, bits,
+			(unsigned long long)((limit - LAYOUT_PCI_MMIO64_SIZE - LAYOUT_4G +
+					      LAYOUT_MEM_32BIT_GAP) >> 20));
 		return -ENOMEM;
 	}
 	return 0;
