@@ -7,8 +7,9 @@
  *   fault.kind=<kind>   raise only that one, and leave it unhandled: the library's exception
  *                       path prints "FAIL exception: vector=..." and powers off
  *   fault.expect        with fault.kind: catch it as in the first form
- * Kinds: ud, gp, pf, de, bp (int3: the emulator on PVM hosts cannot run it, so a VMM sees
- * an emulation failure there instead of the exception).
+ * Kinds: ud, gp, pf, de, bp, and mmio_exec: a jump to an address in the 32-bit PCI window where
+ * nothing is mapped. That raises no exception: the instruction fetch from a hole that is not
+ * RAM is something KVM cannot emulate, so the VMM sees an emulation failure (a crash).
  */
 #include "lib/cmdline.h"
 #include "lib/console.h"
@@ -18,6 +19,8 @@
 
 #define PF_ADDR	     (GUEST_MAPPED_LIMIT + 0x2000) /* first unmapped page after the identity map */
 #define NONCANONICAL 0x8000000000000000ULL
+#define MMIO_HOLE    0xf3fff000ULL /* last page of the 32-bit PCI window: never a BAR here */
+#define NO_VECTOR    256u
 
 struct trap {
 	uint64_t resume; /* where the handler continues */
@@ -78,10 +81,18 @@ static void raise_bp(struct trap *c)
 			 : "rax", "memory");
 }
 
+static void raise_mmio_exec(struct trap *c)
+{
+	__asm__ volatile("lea 1f(%%rip), %%rax; mov %%rax, %0; movabs %1, %%rax; jmp *%%rax; 1:"
+			 : "=m"(c->resume)
+			 : "i"(MMIO_HOLE)
+			 : "rax", "memory");
+}
+
 static const struct kind kinds[] = {
 	{"ud", 6, false, 0, raise_ud},	     {"gp", 13, true, 0, raise_gp},
 	{"pf", 14, true, PF_ADDR, raise_pf}, {"de", 0, false, 0, raise_de},
-	{"bp", 3, false, 0, raise_bp},
+	{"bp", 3, false, 0, raise_bp},	     {"mmio_exec", NO_VECTOR, false, 0, raise_mmio_exec},
 };
 
 static int on_fault(struct guest *g, struct irq_frame *f, void *arg)
@@ -126,11 +137,11 @@ static void catch_one(struct guest *g, const struct kind *k)
 
 int guest_main(struct guest *g)
 {
-	char name[8];
+	char name[16];
 
 	if (cmdline_get(g->boot.cmdline, "fault.kind", name, sizeof(name)) != 0) {
 		for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
-			if (kinds[i].vector != 3)
+			if (kinds[i].vector != 3 && kinds[i].vector != NO_VECTOR)
 				catch_one(g, &kinds[i]);
 		}
 		return 0;
