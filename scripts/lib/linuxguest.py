@@ -1,0 +1,212 @@
+"""The Linux guest the tests and the demo boot: Debian's cloud kernel, a busybox initramfs
+that loads the virtio modules and either mounts a root disk or runs what the kernel command
+line names, and an ext4 root file system image made from the same busybox.
+
+Kernel command line keys the init reads:
+  root=DEV [ro|rw] [rootfstype=T]   mount DEV (waiting for it) and switch to its /sbin/init
+  crosvm.run=shell (default)        an interactive shell on the console; poweroff at its end
+  crosvm.run=agent                  a host-driven shell: lines in, "@@crosvm-done N" after each
+  crosvm.run=NAME                   /tests/NAME.sh (test/linux/NAME.sh), then poweroff
+  crosvm.modules=a,b                extra modules to load (beyond the default set)
+Everything is cached under debkernel.cache_dir() by a hash of its inputs.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+
+import debkernel
+from debkernel import Error
+
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+TEST_SCRIPTS = os.path.join(SRC, "test", "linux")
+
+# Loaded at boot, in this order of need (their dependencies come first by themselves).
+GUEST_MODULES = (
+    "virtio_pci", "virtio_blk", "virtio-rng", "virtio_balloon", "virtio_console",
+    "virtio_net", "vmw_vsock_virtio_transport", "virtiofs", "pvpanic-mmio", "pvpanic-pci",
+)
+MARKER_READY = "CROSVM_GUEST_READY"
+
+GUEST_INIT = r"""#!/bin/sh
+# The Linux test guest's init (scripts/lib/linuxguest.py): initramfs and root disk alike.
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+[ -e /bin/ls ] || /bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm /tmp /run
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+arg() { sed -n "s/.*\(^\| \)$1=\([^ ]*\).*/\2/p" /proc/cmdline; }
+has() { grep -qE "(^| )$1( |\$)" /proc/cmdline; }
+if [ -e /etc/crosvm-initramfs ]; then
+	for m in $(cat /etc/modules) $(arg crosvm.modules | tr , ' '); do
+		case $m in /*) ;; *) m=$(find /lib/modules -name "$m.ko" | head -n1) ;; esac
+		[ -n "$m" ] && insmod "$m" 2>/dev/null
+	done
+	root=$(arg root)
+	if [ -n "$root" ]; then
+		type=$(arg rootfstype)
+		mode=ro
+		has rw && mode=rw
+		mkdir -p /newroot
+		i=0
+		until mount ${type:+-t $type} -o $mode "$root" /newroot 2>/dev/null; do
+			i=$((i + 1))
+			if [ $i -ge 100 ]; then
+				echo "crosvm-guest: cannot mount root $root ($mode${type:+, $type})"
+				poweroff -f
+			fi
+			sleep 0.1
+		done
+		umount /proc/sys/fs/binfmt_misc 2>/dev/null
+		umount /dev/pts /tmp /run
+		mount --move /dev /newroot/dev
+		mount --move /sys /newroot/sys
+		mount --move /proc /newroot/proc
+		exec switch_root /newroot /sbin/init
+	fi
+else
+	echo "crosvm-guest: init on the root disk ($(grep ' / ' /proc/mounts | head -n1))"
+fi
+hostname crosvm-guest
+ip link set lo up 2>/dev/null
+run=$(arg crosvm.run)
+echo "$MARKER_READY uptime=$(cut -d' ' -f1 /proc/uptime)"
+case ${run:-shell} in
+shell)
+	setsid cttyhack sh -l
+	;;
+agent)
+	stty -echo -onlcr 2>/dev/null
+	export PS1= PS2=
+	while IFS= read -r line; do
+		eval "$line" </dev/null
+		echo "@@crosvm-done $?"
+	done
+	;;
+*)
+	sh "/tests/$run.sh"
+	echo "CROSVM_RUN_STATUS=$?"
+	;;
+esac
+sync
+poweroff -f
+""".replace("$MARKER_READY", MARKER_READY)
+
+PROFILE = r"""export PS1='\w # '
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+"""
+
+
+class Guest:
+    """Paths of one built guest: kernel (vmlinuz), vmlinux, initramfs, rootfs (ext4)."""
+
+    def __init__(self, kernel, initramfs, rootfs):
+        self.kernel_version = kernel.version
+        self.vmlinuz = kernel.vmlinuz
+        self.vmlinux = kernel.vmlinux
+        self.initramfs = initramfs
+        self.rootfs = rootfs
+
+    def items(self):
+        return [("vmlinuz", self.vmlinuz), ("vmlinux", self.vmlinux),
+                ("initramfs", self.initramfs), ("rootfs", self.rootfs),
+                ("version", self.kernel_version)]
+
+
+def _scripts():
+    out = []
+    if os.path.isdir(TEST_SCRIPTS):
+        for name in sorted(os.listdir(TEST_SCRIPTS)):
+            if name.endswith(".sh"):
+                with open(os.path.join(TEST_SCRIPTS, name), "rb") as f:
+                    out.append((name, f.read()))
+    return out
+
+
+def _fill_common(img, scripts):
+    img.busybox()
+    for d in ("dev", "proc", "sys", "tmp", "run", "root", "etc", "mnt", "sbin", "usr/bin",
+              "usr/sbin", "var/log"):
+        img.mkdir(d)
+    img.chardev("dev/console", 5, 1)
+    img.file("etc/profile", PROFILE)
+    img.file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")
+    img.file("etc/group", "root:x:0:\n")
+    img.file("sbin/init", GUEST_INIT, 0o755)
+    for name, data in scripts:
+        img.file(f"tests/{name}", data, 0o755)
+
+
+def build():
+    """Builds what is missing and returns a Guest. Raises Error."""
+    kernel = debkernel.ensure_kernel()
+    if shutil.which("mke2fs") is None and not os.path.exists("/sbin/mke2fs"):
+        raise Error("mke2fs is missing (apt-get install e2fsprogs)")
+    scripts = _scripts()
+    order = kernel.load_order(GUEST_MODULES)
+    h = hashlib.sha256()
+    for part in (kernel.version, GUEST_INIT, PROFILE, " ".join(order)):
+        h.update(part.encode() + b"\0")
+    for name, data in scripts:
+        h.update(name.encode() + b"\0" + data)
+    with open("/bin/busybox", "rb") as f:
+        h.update(hashlib.sha256(f.read()).digest())
+    key = h.hexdigest()[:16]
+    base = os.path.join(debkernel.cache_dir(), "guest-" + key)
+    initramfs = os.path.join(base, "initramfs.cpio.gz")
+    rootfs = os.path.join(base, "rootfs.ext4")
+    if os.path.exists(rootfs) and os.path.exists(initramfs):
+        return Guest(kernel, initramfs, rootfs)
+    os.makedirs(base, exist_ok=True)
+    with debkernel.Lock(os.path.join(base, ".lock")):
+        if not os.path.exists(initramfs):
+            img = debkernel.Initramfs()
+            _fill_common(img, scripts)
+            img.symlink("init", "sbin/init")
+            img.file("etc/crosvm-initramfs", "")
+            img.file("etc/modules", "\n".join("/lib/modules/" + m for m in order) + "\n")
+            img.modules(kernel, GUEST_MODULES)
+            img.write(initramfs)
+        if not os.path.exists(rootfs):
+            _make_rootfs(rootfs, scripts)
+    return Guest(kernel, initramfs, rootfs)
+
+
+def _make_rootfs(out, scripts):
+    """A 64 MiB ext4 image of the same busybox world (mke2fs -d from a staged tree)."""
+    tree = tempfile.mkdtemp(prefix="rootfs.", dir=os.path.dirname(out))
+    try:
+        img = debkernel.Initramfs()
+        _fill_common(img, scripts)
+        img.file("etc/crosvm-rootfs", "")
+        for path, mode, data, rdev in img.entries:
+            full = os.path.join(tree, path)
+            kind = mode & 0o170000
+            if kind == debkernel.S_IFDIR:
+                os.makedirs(full, exist_ok=True)
+            elif kind == debkernel.S_IFLNK:
+                os.symlink(data, full)
+            elif kind == debkernel.S_IFREG:
+                with open(full, "wb") as f:
+                    f.write(data if isinstance(data, bytes) else data.encode())
+            # Device nodes: the root disk gets devtmpfs; none are needed in the image.
+            if kind in (debkernel.S_IFDIR, debkernel.S_IFREG):
+                os.chmod(full, mode & 0o7777)
+        # busybox --install at image time: the root disk may be mounted read-only.
+        subprocess.run(["chroot", tree, "/bin/busybox", "--install", "-s", "/bin"],
+                       check=False, capture_output=True)
+        tmp = out + ".tmp"
+        res = subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "crosvm-root",
+                              "-E", "root_owner=0:0", "-d", tree, tmp, "64M"],
+                             capture_output=True)
+        if res.returncode != 0:
+            raise Error("mke2fs failed: " + res.stderr.decode(errors="replace").strip())
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
