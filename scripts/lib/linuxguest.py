@@ -27,8 +27,10 @@ TEST_SCRIPTS = os.path.join(SRC, "test", "linux")
 GUEST_MODULES = (
     "virtio_pci", "virtio_blk", "virtio-rng", "virtio_balloon", "virtio_console",
     "virtio_net", "vmw_vsock_virtio_transport", "virtiofs", "pvpanic-mmio", "pvpanic-pci",
+    "evdev",
 )
 MARKER_READY = "CROSVM_GUEST_READY"
+ROOTFS_SIZE = "64M"
 
 GUEST_INIT = r"""#!/bin/sh
 # The Linux test guest's init (scripts/lib/linuxguest.py): initramfs and root disk alike.
@@ -75,21 +77,29 @@ else
 fi
 hostname crosvm-guest
 ip link set lo up 2>/dev/null
+# busybox's halt, poweroff and reboot signal PID 1 (USR1, USR2, TERM): act on them, also while
+# a foreground shell runs (hence the shell in the background and wait).
+trap 'sync; poweroff -f' USR1 USR2
+trap 'sync; reboot -f' TERM
 run=$(arg crosvm.run)
-echo "$MARKER_READY uptime=$(cut -d' ' -f1 /proc/uptime)"
+ready() { echo "$MARKER_READY uptime=$(cut -d' ' -f1 /proc/uptime)"; }
 case ${run:-shell} in
 shell)
-	setsid cttyhack sh -l
+	ready
+	setsid cttyhack sh -l &
+	wait $!
 	;;
 agent)
 	stty -echo -onlcr 2>/dev/null
 	export PS1= PS2=
+	ready
 	while IFS= read -r line; do
 		eval "$line" </dev/null
 		echo "@@crosvm-done $?"
 	done
 	;;
 *)
+	ready
 	sh "/tests/$run.sh"
 	echo "CROSVM_RUN_STATUS=$?"
 	;;
@@ -139,8 +149,25 @@ def _fill_common(img, scripts):
     img.file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")
     img.file("etc/group", "root:x:0:\n")
     img.file("sbin/init", GUEST_INIT, 0o755)
+    # busybox acpid runs this on the ACPI power button (its PWRF action).
+    img.file("etc/acpi/PWRF/00000080", "#!/bin/sh\nsync\npoweroff -f\n", 0o755)
     for name, data in scripts:
         img.file(f"tests/{name}", data, 0o755)
+
+
+def _images(kernel, scripts):
+    """The initramfs and the root file system tree, as Initramfs objects (not written yet)."""
+    order = kernel.load_order(GUEST_MODULES)
+    initramfs = debkernel.Initramfs()
+    _fill_common(initramfs, scripts)
+    initramfs.symlink("init", "sbin/init")
+    initramfs.file("etc/crosvm-initramfs", "")
+    initramfs.file("etc/modules", "\n".join("/lib/modules/" + m for m in order) + "\n")
+    initramfs.modules(kernel, GUEST_MODULES)
+    rootfs = debkernel.Initramfs()
+    _fill_common(rootfs, scripts)
+    rootfs.file("etc/crosvm-rootfs", "")
+    return initramfs, rootfs
 
 
 def build():
@@ -148,17 +175,13 @@ def build():
     kernel = debkernel.ensure_kernel()
     if shutil.which("mke2fs") is None and not os.path.exists("/sbin/mke2fs"):
         raise Error("mke2fs is missing (apt-get install e2fsprogs)")
-    scripts = _scripts()
-    order = kernel.load_order(GUEST_MODULES)
+    initramfs_img, rootfs_img = _images(kernel, _scripts())
+    # The cache key is every byte that goes into the images (and the image size).
     h = hashlib.sha256()
-    for part in (kernel.version, GUEST_INIT, PROFILE, " ".join(order)):
-        h.update(part.encode() + b"\0")
-    for name, data in scripts:
-        h.update(name.encode() + b"\0" + data)
-    with open("/bin/busybox", "rb") as f:
-        h.update(hashlib.sha256(f.read()).digest())
-    key = h.hexdigest()[:16]
-    base = os.path.join(debkernel.cache_dir(), "guest-" + key)
+    h.update(debkernel.newc_archive(initramfs_img.entries))
+    h.update(debkernel.newc_archive(rootfs_img.entries))
+    h.update(ROOTFS_SIZE.encode())
+    base = os.path.join(debkernel.cache_dir(), "guest-" + h.hexdigest()[:16])
     initramfs = os.path.join(base, "initramfs.cpio.gz")
     rootfs = os.path.join(base, "rootfs.ext4")
     if os.path.exists(rootfs) and os.path.exists(initramfs):
@@ -166,25 +189,16 @@ def build():
     os.makedirs(base, exist_ok=True)
     with debkernel.Lock(os.path.join(base, ".lock")):
         if not os.path.exists(initramfs):
-            img = debkernel.Initramfs()
-            _fill_common(img, scripts)
-            img.symlink("init", "sbin/init")
-            img.file("etc/crosvm-initramfs", "")
-            img.file("etc/modules", "\n".join("/lib/modules/" + m for m in order) + "\n")
-            img.modules(kernel, GUEST_MODULES)
-            img.write(initramfs)
+            initramfs_img.write(initramfs)
         if not os.path.exists(rootfs):
-            _make_rootfs(rootfs, scripts)
+            _make_rootfs(rootfs, rootfs_img)
     return Guest(kernel, initramfs, rootfs)
 
 
-def _make_rootfs(out, scripts):
-    """A 64 MiB ext4 image of the same busybox world (mke2fs -d from a staged tree)."""
+def _make_rootfs(out, img):
+    """An ext4 image of IMG's tree (mke2fs -d from a staged copy)."""
     tree = tempfile.mkdtemp(prefix="rootfs.", dir=os.path.dirname(out))
     try:
-        img = debkernel.Initramfs()
-        _fill_common(img, scripts)
-        img.file("etc/crosvm-rootfs", "")
         for path, mode, data, rdev in img.entries:
             full = os.path.join(tree, path)
             kind = mode & 0o170000
@@ -203,7 +217,7 @@ def _make_rootfs(out, scripts):
                        check=False, capture_output=True)
         tmp = out + ".tmp"
         res = subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "crosvm-root",
-                              "-E", "root_owner=0:0", "-d", tree, tmp, "64M"],
+                              "-E", "root_owner=0:0", "-d", tree, tmp, ROOTFS_SIZE],
                              capture_output=True)
         if res.returncode != 0:
             raise Error("mke2fs failed: " + res.stderr.decode(errors="replace").strip())

@@ -244,10 +244,69 @@ class _Tail:
             self.f.close()
 
 
+class Terminated(Exception):
+    """SIGTERM or SIGHUP arrived: unwind so that every child and file is cleaned up."""
+
+
+def _on_signal(signum, frame):
+    raise Terminated(f"signal {signum}")
+
+
+def _remove_stale_rundirs():
+    """Run directories whose testvm died without cleaning up (SIGKILL, say)."""
+    try:
+        names = os.listdir(RUN_PARENT)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith("crosvm-testvm."):
+            continue
+        d = os.path.join(RUN_PARENT, name)
+        try:
+            with open(os.path.join(d, "pid")) as f:
+                pid = int(f.read())
+            os.kill(pid, 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            # No pid file yet: a run that is just starting, unless it is old.
+            try:
+                if time.time() - os.stat(d).st_mtime < 3600:
+                    continue
+            except OSError:
+                continue
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _monitor(path, *commands):
+    """Sends human monitor commands to a QEMU; errors are ignored (best effort)."""
+    import socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2)
+            s.connect(path)
+            for c in commands:
+                s.sendall(c.encode() + b"\n")
+                time.sleep(0.5)
+    except OSError:
+        pass
+
+
 def run(argv, cwd=None, env=None, timeout=1800, interactive=False, mem_mib=None,
         console_log=None, slots=None):
     """Runs ARGV in a test host; returns its exit status. Raises Error when the host fails."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    try:
+        return _run(argv, cwd, env, timeout, interactive, mem_mib, console_log, slots)
+    except Terminated as e:
+        raise Error(f"stopped by {e}") from None
+
+
+def _run(argv, cwd, env, timeout, interactive, mem_mib, console_log, slots):
     check_tools()
+    _remove_stale_rundirs()
     cwd = os.path.realpath(cwd or os.getcwd())
     env = dict(os.environ if env is None else env)
     kernel = debkernel.ensure_kernel()
@@ -259,6 +318,8 @@ def run(argv, cwd=None, env=None, timeout=1800, interactive=False, mem_mib=None,
     rundir = tempfile.mkdtemp(prefix="crosvm-testvm.", dir=RUN_PARENT)
     procs = []
     try:
+        with open(os.path.join(rundir, "pid"), "w") as f:
+            f.write(str(os.getpid()))
         with open(os.path.join(rundir, "cmd.sh"), "w") as f:
             f.write(_command_script(argv, cwd, env))
         if interactive:
@@ -266,6 +327,7 @@ def run(argv, cwd=None, env=None, timeout=1800, interactive=False, mem_mib=None,
         console = os.path.join(rundir, "console.log")
         out_log, err_log = os.path.join(rundir, "out"), os.path.join(rundir, "err")
         sock = os.path.join(rundir, "vfs.sock")
+        mon = os.path.join(rundir, "monitor.sock")
         with Slot(nslots):
             fsd = subprocess.Popen(
                 [VIRTIOFSD, f"--socket-path={sock}", "-o", "source=/", "-o", "cache=always",
@@ -280,7 +342,7 @@ def run(argv, cwd=None, env=None, timeout=1800, interactive=False, mem_mib=None,
                     raise Error("virtiofsd did not start: " +
                                 open(os.path.join(rundir, "virtiofsd.log")).read()[-2000:])
                 time.sleep(0.02)
-            append = ("console=ttyS0 panic=-1 quiet loglevel=3 mitigations=off "
+            append = ("console=ttyS0 panic=-1 quiet loglevel=4 mitigations=off sysrq_always_enabled "
                       f"testvm.nonce={nonce} testvm.run={rundir}")
             cmd = [QEMU, "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
                    "-M", "q35", "-accel", "tcg,thread=single", "-cpu", "EPYC,+svm,+npt",
@@ -290,7 +352,8 @@ def run(argv, cwd=None, env=None, timeout=1800, interactive=False, mem_mib=None,
                    "-kernel", kernel.vmlinuz, "-initrd", initrd, "-append", append,
                    "-chardev", f"socket,id=vfs,path={sock}",
                    "-device", "vhost-user-fs-pci,chardev=vfs,tag=hostroot",
-                   "-serial", f"file:{console}"]
+                   "-serial", f"file:{console}",
+                   "-monitor", f"unix:{mon},server=on,wait=off"]
             if interactive:
                 cmd += ["-chardev", "stdio,id=tty,signal=off", "-serial", "chardev:tty"]
             else:
@@ -312,6 +375,10 @@ def run(argv, cwd=None, env=None, timeout=1800, interactive=False, mem_mib=None,
             while qemu.poll() is None:
                 if time.monotonic() > deadline:
                     timed_out = True
+                    # What was everyone doing? Blocked tasks and all CPUs' stacks (magic
+                    # SysRq w and l) go to the console log shown below.
+                    _monitor(mon, "sendkey alt-sysrq-w", "sendkey alt-sysrq-l")
+                    time.sleep(3)
                     qemu.kill()
                     qemu.wait()
                     break
