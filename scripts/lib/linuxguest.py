@@ -36,9 +36,10 @@ GUEST_INIT = r"""#!/bin/sh
 # The Linux test guest's init (scripts/lib/linuxguest.py): initramfs and root disk alike.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 [ -e /bin/ls ] || /bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
+# On the root disk, the initramfs has moved proc, sys and dev here already.
+grep -q '^proc /proc ' /proc/mounts 2>/dev/null || mount -t proc proc /proc
+grep -q ' /sys sysfs ' /proc/mounts || mount -t sysfs sysfs /sys
+grep -q ' /dev devtmpfs ' /proc/mounts || mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm /tmp /run
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /tmp

@@ -70,7 +70,7 @@ mount -t tmpfs tmpfs /host/dev/shm
 mount -t tmpfs -o mode=1777 tmpfs /host/tmp
 mount -t tmpfs -o mode=755 tmpfs /host/run
 mkdir -p /host/run/lock /host/run/netns
-if [ -e "$run/interactive" ]; then
+if [ -e "/host$run/interactive" ]; then
 	stty -F /dev/ttyS1 sane
 	chroot /host /bin/sh "$run/cmd.sh" </dev/ttyS1 >/dev/ttyS1 2>&1
 else
