@@ -76,7 +76,7 @@ class LinuxVM:
         self.session.expect("\n", timeout=10)
         return self
 
-    def sh(self, command, timeout=60):
+    def sh(self, command, timeout=180):
         """Runs one shell line in the guest: (status, output text)."""
         if "\n" in command:
             raise ValueError("one line at a time")
@@ -98,7 +98,7 @@ class LinuxVM:
                 raise EOFError(f"the VM ended during {command!r}: "
                                f"{self.session.output[-3000:]!r}\n{self.stderr()[-3000:]}")
 
-    def check(self, command, timeout=60):
+    def check(self, command, timeout=180):
         """Runs a shell line that must succeed; returns its output."""
         status, out = self.sh(command, timeout)
         if status != 0:
@@ -125,6 +125,15 @@ class LinuxVM:
 
 def bad_dmesg_lines(text):
     return [line for line in text.splitlines() if any(b in line for b in BAD_DMESG)]
+
+
+def guest_bad_dmesg(vm):
+    """The guest kernel log's bad lines, filtered in the guest (a serial console is slow)."""
+    pattern = "|".join(BAD_DMESG)
+    status, out = vm.sh(f"dmesg | grep -E '{pattern}'", timeout=120)
+    if status not in (0, 1):
+        raise CommandFailed(f"dmesg | grep exited {status}: {out}")
+    return bad_dmesg_lines(out)
 
 
 def qemu_q35(*extra, mem_mib=512, smp=1, params=""):

@@ -43,7 +43,7 @@ class RootDisk(LinuxTestCase):
         self.assertOnRootDisk(vm, "rw")
         vm.check("echo from-the-root-disk > /hello && sync")
         vm.send("poweroff -f\n")
-        self.assertEqual(vm.wait_exit(60), vmm.STATUS_STOP, vm.stderr())
+        self.assertEqual(vm.wait_exit(180), vmm.STATUS_STOP, vm.stderr())
         self.assertEqual(self.host_file(image, "hello"), b"from-the-root-disk\n")
 
     def test_block_root_sandboxed(self):
@@ -54,7 +54,7 @@ class RootDisk(LinuxTestCase):
         # The root disk is vda whatever its place among the disks; the other is vdb.
         self.assertReadOnlyDisk(vm, "vdb")
         vm.send("poweroff -f\n")
-        self.assertEqual(vm.wait_exit(60), vmm.STATUS_STOP, vm.stderr())
+        self.assertEqual(vm.wait_exit(180), vmm.STATUS_STOP, vm.stderr())
 
 
 class Console(LinuxTestCase):
