@@ -102,7 +102,8 @@ static int check_memory(const struct vm_config *cfg, const struct logger *lg)
 	    __get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx))
 		bits = eax & 0xff;
 	limit = 1ull << MIN(bits, 52u);
-	end = bytes <= LAYOUT_MEM_32BIT_GAP ? LAYOUT_4G : LAYOUT_4G + (bytes - LAYOUT_MEM_32BIT_GAP);
+	end = bytes <= LAYOUT_MEM_32BIT_GAP ? LAYOUT_4G
+					    : LAYOUT_4G + (bytes - LAYOUT_MEM_32BIT_GAP);
 	end = ALIGN_UP(end, GiB(1)) + LAYOUT_PCI_MMIO64_SIZE;
 	if (end > limit) {
 		log_err(lg,
@@ -110,7 +111,8 @@ static int check_memory(const struct vm_config *cfg, const struct logger *lg)
 			"(at most %llu MiB with the PCI window)",
 			(unsigned long long)cfg->mem_mib, bits,
 			(unsigned long long)((limit - LAYOUT_PCI_MMIO64_SIZE - LAYOUT_4G +
-					      LAYOUT_MEM_32BIT_GAP) >> 20));
+					      LAYOUT_MEM_32BIT_GAP) >>
+					     20));
 		return -ENOMEM;
 	}
 	return 0;
