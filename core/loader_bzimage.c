@@ -13,21 +13,11 @@
 #define BZ_HEAD_LEN	  0x300 /* covers the whole setup header */
 #define BZ_JUMP_OFFSET	  0x200 /* the header ends at 0x202 + the byte at 0x201 */
 
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16;
-}
-
 static bool is_bzimage(const uint8_t *head, size_t len)
 {
 	return len >= BOOT_SETUP_HDR_OFFSET + offsetof(struct setup_header, version) &&
-	       le16(head + SH_OFF(boot_flag)) == BOOT_FLAG_MAGIC &&
-	       le32(head + SH_OFF(header)) == BOOT_HDRS_MAGIC;
+	       get_le(head + SH_OFF(boot_flag), 2) == BOOT_FLAG_MAGIC &&
+	       get_le(head + SH_OFF(header), 4) == BOOT_HDRS_MAGIC;
 }
 
 /* Copies the setup header as far as this kernel defines it; later fields stay zero. */
@@ -42,7 +32,7 @@ static int copy_header(const uint8_t *head, size_t len, struct setup_header *hdr
 		return -ENOEXEC;
 	}
 	*hdr = (struct setup_header){0};
-	hdr->version = le16(head + SH_OFF(version));
+	hdr->version = get_le(head + SH_OFF(version), 2);
 	if (hdr->version < BZ_MIN_VERSION) {
 		log_err(lg, "kernel: bzImage setup header version 0x%04x is too old (need 2.06+)",
 			hdr->version);

@@ -83,21 +83,6 @@ uint32_t pci_intx_gsi(unsigned slot, unsigned pin)
 	return LAYOUT_IRQ_PCI_FIRST + (slot + pin) % LAYOUT_IRQ_PCI_COUNT;
 }
 
-static uint32_t get_le(const uint8_t *p, unsigned len)
-{
-	uint32_t v = 0;
-
-	for (unsigned i = 0; i < len; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static void put_le(uint8_t *p, uint32_t v, unsigned len)
-{
-	for (unsigned i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* ---- BAR decoding ---- */
 
 static int bar_handler(void *ctx, uint64_t off, void *data, uint32_t len, bool is_write)
@@ -193,7 +178,7 @@ static void write_bar_regs(struct pci_fn *fn, unsigned b)
 /* A guest write to BAR register index r (0..5): sizing or placing a BAR. */
 static void bar_reg_written(struct pci_fn *fn, unsigned r)
 {
-	uint32_t v = get_le(&fn->cfg[PCI_BAR0 + 4 * r], 4);
+	uint32_t v = (uint32_t)get_le(&fn->cfg[PCI_BAR0 + 4 * r], 4);
 
 	for (unsigned b = 0; b < PCI_NUM_BARS; b++) {
 		const struct pci_bar_desc *d = &fn->bars[b];
@@ -221,8 +206,8 @@ static void window_access(struct pci_fn *fn, uint32_t reg, void *data, uint32_t 
 {
 	uint8_t *cap = &fn->cfg[fn->window_cap];
 	unsigned bar = cap[WIN_BAR];
-	uint32_t off = get_le(cap + WIN_OFFSET, 4);
-	uint32_t wlen = get_le(cap + WIN_LENGTH, 4);
+	uint32_t off = (uint32_t)get_le(cap + WIN_OFFSET, 4);
+	uint32_t wlen = (uint32_t)get_le(cap + WIN_LENGTH, 4);
 
 	/* The access length must match the window length (1, 2 or 4) and the BAR must exist. */
 	if (reg != (uint32_t)fn->window_cap + WIN_DATA || len != wlen || bar >= PCI_NUM_BARS ||

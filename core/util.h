@@ -23,6 +23,8 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
+#define BIT(n) (1ULL << (n))
+
 #define MUST_CHECK __attribute__((warn_unused_result))
 #define UNUSED	   __attribute__((unused))
 
@@ -45,6 +47,28 @@ static inline bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_
 static inline bool range_contains(uint64_t outer, uint64_t olen, uint64_t inner, uint64_t ilen)
 {
 	return inner >= outer && ilen <= olen && inner - outer <= olen - ilen;
+}
+
+/*
+ * Little-endian fields of n (1..8) bytes at p, whatever the host's byte order: the layouts
+ * a guest sees (PCI and virtio registers, boot headers, CMOS) are little-endian.
+ */
+static inline uint64_t get_le(const void *p, unsigned n)
+{
+	const uint8_t *b = p;
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)b[i] << (8 * i);
+	return v;
+}
+
+static inline void put_le(void *p, uint64_t v, unsigned n)
+{
+	uint8_t *b = p;
+
+	for (unsigned i = 0; i < n; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* Full read/write loops over EINTR and short transfers; return 0 or -errno (-EIO on EOF). */

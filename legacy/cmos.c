@@ -290,24 +290,18 @@ static const struct dev_ops cmos_ops = {
 	.fds = cmos_fds,
 };
 
-static void put_le(uint8_t *ram, unsigned idx, uint64_t v, unsigned bytes)
-{
-	for (unsigned i = 0; i < bytes; i++)
-		ram[idx + i] = (uint8_t)(v >> (8 * i));
-}
-
 /* The memory-size bytes a PC BIOS leaves behind, each field saturated at its width. */
 static void fill_memory(uint8_t *ram, uint64_t below, uint64_t above)
 {
 	uint64_t ext = below > MiB(1) ? (below - MiB(1)) / KiB(1) : 0;
 	uint64_t above_16m = below > MiB(16) ? (below - MiB(16)) / KiB(64) : 0;
 
-	put_le(ram, 0x15, 640, 2);
+	put_le(ram + 0x15, 640, 2);
 	ext = MIN(ext, MiB(63) / KiB(1));
-	put_le(ram, 0x17, ext, 2);
-	put_le(ram, 0x30, ext, 2);
-	put_le(ram, 0x34, MIN(above_16m, 0xffff), 2);
-	put_le(ram, 0x5b, MIN(above / KiB(64), 0xffffff), 3);
+	put_le(ram + 0x17, ext, 2);
+	put_le(ram + 0x30, ext, 2);
+	put_le(ram + 0x34, MIN(above_16m, 0xffff), 2);
+	put_le(ram + 0x5b, MIN(above / KiB(64), 0xffffff), 3);
 }
 
 int cmos_create(const struct cmos_params *p, struct device **out)

@@ -24,7 +24,6 @@
 
 #define SECTOR_SHIFT 9
 #define SECTOR_SIZE  (1u << SECTOR_SHIFT)
-#define BIT(n)	     (1ULL << (n))
 /* While a batch runs, the driver is interrupted at most once per this interval (see process). */
 #define IRQ_INTERVAL_NS 15000u
 
@@ -413,33 +412,26 @@ static uint64_t blk_features(void *dev)
 	return ((struct blk *)dev)->features;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
 static int blk_config_read(void *dev, uint32_t off, void *data, uint32_t len)
 {
 	struct blk *b = dev;
 	uint8_t cfg[VIRTIO_BLK_CONFIG_SIZE] = {0};
-	uint64_t cap = htole64(capacity(b));
 
 	if (off > sizeof(cfg) || len > sizeof(cfg) - off)
 		return -EINVAL;
 	/* Geometry, topology and writeback stay 0: not offered, and no writeback toggle. */
-	memcpy(cfg + CFG_CAPACITY, &cap, sizeof(cap));
-	put_le32(cfg + CFG_SIZE_MAX, VIRTIO_BLK_SIZE_MAX);
-	put_le32(cfg + CFG_SEG_MAX, VIRTIO_BLK_SEG_MAX);
-	put_le32(cfg + CFG_BLK_SIZE, b->blk_size);
+	put_le(cfg + CFG_CAPACITY, capacity(b), 8);
+	put_le(cfg + CFG_SIZE_MAX, VIRTIO_BLK_SIZE_MAX, 4);
+	put_le(cfg + CFG_SEG_MAX, VIRTIO_BLK_SEG_MAX, 4);
+	put_le(cfg + CFG_BLK_SIZE, b->blk_size, 4);
 	if (b->features & BIT(VIRTIO_BLK_F_DISCARD)) {
-		put_le32(cfg + CFG_MAX_DISCARD_SECT, UINT32_MAX);
-		put_le32(cfg + CFG_MAX_DISCARD_SEG, VIRTIO_BLK_MAX_DISCARD_SEG);
-		put_le32(cfg + CFG_DISCARD_ALIGN, VIRTIO_BLK_DISCARD_ALIGNMENT);
+		put_le(cfg + CFG_MAX_DISCARD_SECT, UINT32_MAX, 4);
+		put_le(cfg + CFG_MAX_DISCARD_SEG, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
+		put_le(cfg + CFG_DISCARD_ALIGN, VIRTIO_BLK_DISCARD_ALIGNMENT, 4);
 	}
 	if (b->features & BIT(VIRTIO_BLK_F_WRITE_ZEROES)) {
-		put_le32(cfg + CFG_MAX_WZ_SECT, UINT32_MAX);
-		put_le32(cfg + CFG_MAX_WZ_SEG, VIRTIO_BLK_MAX_DISCARD_SEG);
+		put_le(cfg + CFG_MAX_WZ_SECT, UINT32_MAX, 4);
+		put_le(cfg + CFG_MAX_WZ_SEG, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
 		cfg[CFG_WZ_MAY_UNMAP] = b->disk.sparse;
 	}
 	memcpy(data, cfg + off, len);

@@ -300,8 +300,8 @@ static struct pci_cap_desc *add_vcap(struct pci_dev_desc *d, uint8_t type, uint3
 	c->body[VIRTIO_PCI_CAP_LEN - 2] = cap_len;
 	c->body[VIRTIO_PCI_CAP_CFG_TYPE - 2] = type;
 	c->body[VIRTIO_PCI_CAP_BAR - 2] = VIRTIO_PCI_BAR;
-	virtio_pci_put_le(&c->body[VIRTIO_PCI_CAP_OFFSET - 2], off, 4);
-	virtio_pci_put_le(&c->body[VIRTIO_PCI_CAP_LENGTH - 2], len, 4);
+	put_le(&c->body[VIRTIO_PCI_CAP_OFFSET - 2], off, 4);
+	put_le(&c->body[VIRTIO_PCI_CAP_LENGTH - 2], len, 4);
 	return c;
 }
 
@@ -330,7 +330,7 @@ static void fill_desc(const struct vpci *vp, struct pci_dev_desc *d)
 		 sizeof(struct virtio_pci_cap));
 	c = add_vcap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF, VIRTIO_PCI_REGION_SIZE,
 		     sizeof(struct virtio_pci_notify_cap));
-	virtio_pci_put_le(&c->body[sizeof(struct virtio_pci_cap) - 2], VIRTIO_PCI_NOTIFY_MULT, 4);
+	put_le(&c->body[sizeof(struct virtio_pci_cap) - 2], VIRTIO_PCI_NOTIFY_MULT, 4);
 	add_vcap(d, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, VIRTIO_PCI_REGION_SIZE,
 		 sizeof(struct virtio_pci_cap));
 	if (vp->ops->config_size)

@@ -61,15 +61,6 @@ static const struct {
 	[F_Q_RESET] = {0x3a, 2},
 };
 
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 /* ---- device status state machine ---- */
 
 void virtio_pci_common_reset_regs_locked(struct vpci *vp)
@@ -422,7 +413,7 @@ void virtio_pci_common_read(struct vpci *vp, uint32_t off, uint8_t *data, uint32
 
 		if (!ranges_overlap(off, len, fields[f].off, fields[f].width))
 			continue;
-		virtio_pci_put_le(buf, field_get(vp, f), fields[f].width);
+		put_le(buf, field_get(vp, f), fields[f].width);
 		for (unsigned b = 0; b < fields[f].width; b++)
 			if (fields[f].off + b >= off && fields[f].off + b < off + len)
 				data[fields[f].off + b - off] = buf[b];
@@ -440,7 +431,7 @@ void virtio_pci_common_write(struct vpci *vp, uint32_t off, const uint8_t *data,
 		if (!ranges_overlap(off, len, fields[f].off, fields[f].width))
 			continue;
 		pthread_mutex_lock(&vp->lock);
-		virtio_pci_put_le(buf, field_get(vp, f), fields[f].width);
+		put_le(buf, field_get(vp, f), fields[f].width);
 		for (unsigned b = 0; b < fields[f].width; b++)
 			if (fields[f].off + b >= off && fields[f].off + b < off + len)
 				buf[b] = data[fields[f].off + b - off];

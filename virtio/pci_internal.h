@@ -20,8 +20,6 @@
 struct event;
 struct event_base;
 
-#define BIT(n) (1ull << (n))
-
 /* Things a guest can repeat forever: each is logged once per transport. */
 enum once {
 	ONCE_FEATURES = 1u << 0,
@@ -84,12 +82,6 @@ struct vpci {
 	unsigned nr_queues;
 	struct vpci_queue q[VIRTIO_MAX_QUEUES];
 };
-
-static inline void virtio_pci_put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static inline bool virtio_pci_first_time(struct vpci *vp, enum once what)
 {

@@ -42,11 +42,6 @@ struct fuzz {
 	uint8_t scratch[4096];
 };
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static bool in_guest(const struct guest_mem *m, const void *p, size_t len)
 {
 	const uint8_t *b = p;
@@ -193,9 +188,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size - img > REGION_SIZE && guest_mem_write(&f->mem, REGION_B, data + img + REGION_SIZE,
 							MIN(size - img - REGION_SIZE, REGION_SIZE)))
 		goto out_mem;
-	if (virtq_init(&f->q, &f->mem, (uint16_t)(1u << (data[0] % 16)), le32(data + 4) % GPA_SPAN,
-		       le32(data + 8) % GPA_SPAN, le32(data + 12) % GPA_SPAN, data[1] & 1,
-		       data[1] & 2, &lg))
+	if (virtq_init(&f->q, &f->mem, (uint16_t)(1u << (data[0] % 16)),
+		       (uint32_t)get_le(data + 4, 4) % GPA_SPAN,
+		       (uint32_t)get_le(data + 8, 4) % GPA_SPAN,
+		       (uint32_t)get_le(data + 12, 4) % GPA_SPAN, data[1] & 1, data[1] & 2, &lg))
 		goto out_mem;
 	/* A device may take fewer buffers than the queue size: exercise that limit too. */
 	if (virtq_chain_alloc(&f->c, data[1] & 4 ? 4 : f->q.size))

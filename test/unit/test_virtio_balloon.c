@@ -40,7 +40,6 @@
 #define BALLOON	  0x200000ULL /* pages the tests give to the balloon */
 #define QSIZE	  64
 #define NRQ	  3
-#define BIT(n)	  (1ULL << (n))
 /* The helper's vectors and live status (virtio_env.h), under this suite's names. */
 #define S_LIVE	    VIRTIO_ENV_S_LIVE
 #define CFG_VECTOR  VIRTIO_ENV_CFG_VECTOR

@@ -40,7 +40,6 @@
 #define DATA_LEN   0x200000ULL
 #define QSIZE	   64
 #define SECTOR	   512u
-#define BIT(n)	   (1ULL << (n))
 /* The helper's vectors and live status (virtio_env.h), under this suite's names. */
 #define S_LIVE	     VIRTIO_ENV_S_LIVE
 #define CFG_VECTOR   VIRTIO_ENV_CFG_VECTOR

@@ -32,7 +32,6 @@
 #define FAKE_QMAX      128
 #define FAKE_CFG_SIZE  8
 #define FAKE_FEATURE   (1ULL << 5)
-#define BIT(n)	       (1ULL << (n))
 #define ISR	       VIRTIO_PCI_ISR_OFF
 #define S_ACK	       VIRTIO_CONFIG_S_ACKNOWLEDGE
 #define S_DRIVER       VIRTIO_CONFIG_S_DRIVER
@@ -316,11 +315,6 @@ struct vcap {
 	const struct pci_cap_desc *c;
 };
 
-static uint32_t le32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Finds the one virtio capability of cfg_type type (fails on duplicates). */
 static bool find_vcap(const struct pci_dev_desc *d, uint8_t type, struct vcap *out)
 {
@@ -337,8 +331,8 @@ static bool find_vcap(const struct pci_dev_desc *d, uint8_t type, struct vcap *o
 		found = true;
 		*out = (struct vcap){.type = type,
 				     .bar = c->body[2],
-				     .off = le32(&c->body[6]),
-				     .len = le32(&c->body[10]),
+				     .off = (uint32_t)get_le(&c->body[6], 4),
+				     .len = (uint32_t)get_le(&c->body[10], 4),
 				     .c = c};
 	}
 	return found;
@@ -383,7 +377,7 @@ static void check_common_desc(const struct pci_dev_desc *d, unsigned nr_queues)
 	check_vcap(d, VIRTIO_PCI_CAP_ISR_CFG, 0x1000, 1, 16);
 	check_vcap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, 0x3000, 4 * nr_queues, 20);
 	ck_assert(find_vcap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, &v));
-	ck_assert_uint_eq(le32(&v.c->body[14]), 4); /* notify_off_multiplier */
+	ck_assert_uint_eq((uint32_t)get_le(&v.c->body[14], 4), 4); /* notify_off_multiplier */
 	ck_assert(find_vcap(d, VIRTIO_PCI_CAP_PCI_CFG, &v));
 	ck_assert(v.c->window);
 	ck_assert_uint_eq(v.c->len, 20);

@@ -24,7 +24,6 @@
 #define DATA_LEN    0x300000ULL
 #define OUTSIDE_RAM 0x40000000ULL
 #define QSIZE	    64
-#define BIT(n)	    (1ULL << (n))
 /* The helper's vectors and live status (virtio_env.h), under this suite's names. */
 #define S_LIVE	   VIRTIO_ENV_S_LIVE
 #define CFG_VECTOR VIRTIO_ENV_CFG_VECTOR
