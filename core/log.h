@@ -7,6 +7,7 @@
 #define CROSVM_CORE_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level {
 	LOG_LVL_OFF = 0,
@@ -34,6 +35,17 @@ void log_open_syslog(struct logger *lg);
 void log_msg(const struct logger *lg, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 bool log_enabled(const struct logger *lg, enum log_level lvl);
+
+/*
+ * For what a guest can repeat forever (a malformed request, say): counts one more in *count
+ * and says whether to log this one, the 1st, 2nd, 4th, 8th..., so logs stay bounded while
+ * still showing the count grow.
+ */
+static inline bool log_ratelimit(uint64_t *count)
+{
+	++*count;
+	return (*count & (*count - 1)) == 0;
+}
 
 #define log_err(lg, ...)   log_msg((lg), LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(lg, ...)  log_msg((lg), LOG_LVL_WARN, __VA_ARGS__)

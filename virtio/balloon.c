@@ -96,24 +96,16 @@ struct balloon {
 	bool madvise_failed;
 };
 
-/* A guest can fail every request; log the 1st, 2nd, 4th, 8th... so logs stay bounded. */
-static bool log_due(uint64_t n)
-{
-	return (n & (n - 1)) == 0;
-}
-
 static void report_malformed(struct balloon *b, unsigned queue, uint16_t head, const char *why)
 {
-	b->nr_malformed++;
-	if (log_due(b->nr_malformed))
+	if (log_ratelimit(&b->nr_malformed))
 		log_warn(b->log, "virtio-balloon: queue %u, request %u: %s [%" PRIu64 " so far]",
 			 queue, head, why, b->nr_malformed);
 }
 
 static void report_bad_pfn(struct balloon *b, uint32_t pfn)
 {
-	b->nr_bad_pfns++;
-	if (log_due(b->nr_bad_pfns))
+	if (log_ratelimit(&b->nr_bad_pfns))
 		log_warn(b->log,
 			 "virtio-balloon: PFN 0x%" PRIx32 " is not guest RAM, skipped [%" PRIu64
 			 " so far]",

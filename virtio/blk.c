@@ -96,20 +96,13 @@ static uint64_t capacity(struct blk *b)
 	return __atomic_load_n(&b->capacity, __ATOMIC_RELAXED);
 }
 
-/* A guest can fail every request: log the 1st, 2nd, 4th, 8th... so logs stay bounded. */
-static bool log_due(uint64_t *counter)
-{
-	++*counter;
-	return !(*counter & (*counter - 1));
-}
-
 static void __attribute__((format(printf, 3, 4)))
 bad_request(struct blk *b, uint16_t head, const char *fmt, ...)
 {
 	char why[160];
 	va_list ap;
 
-	if (!log_due(&b->nr_bad))
+	if (!log_ratelimit(&b->nr_bad))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
@@ -120,7 +113,7 @@ bad_request(struct blk *b, uint16_t head, const char *fmt, ...)
 
 static void io_failed(struct blk *b, const char *what, uint64_t sector, int err)
 {
-	if (log_due(&b->nr_ioerr))
+	if (log_ratelimit(&b->nr_ioerr))
 		log_err(b->log,
 			"virtio-blk %s: %s at sector %" PRIu64 " failed: %s [%" PRIu64 " so far]",
 			b->disk.path, what, sector, strerror(-err), b->nr_ioerr);

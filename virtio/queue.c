@@ -81,11 +81,9 @@ static int set_broken(struct virtq *q, const char *why, unsigned long a, unsigne
 	return -EIO;
 }
 
-/* A guest can fail every request; log the 1st, 2nd, 4th, 8th... so logs stay bounded. */
 static void report_malformed(struct virtq *q, uint16_t head, const char *why)
 {
-	q->nr_malformed++;
-	if (q->nr_malformed & (q->nr_malformed - 1))
+	if (!log_ratelimit(&q->nr_malformed))
 		return;
 	log_warn(q->lg, "%s: failing malformed descriptor chain (head %u): %s [%llu so far]",
 		 q->name, head, why, (unsigned long long)q->nr_malformed);

@@ -60,11 +60,9 @@ static uint32_t serve(struct rng *r, const struct virtq_chain *c)
 	return done;
 }
 
-/* A guest can fail every request; log the 1st, 2nd, 4th, 8th... so logs stay bounded. */
 static void report_malformed(struct rng *r, uint16_t head)
 {
-	r->nr_malformed++;
-	if (r->nr_malformed & (r->nr_malformed - 1))
+	if (!log_ratelimit(&r->nr_malformed))
 		return;
 	log_warn(r->log,
 		 "virtio-rng: request %u has no device-writable bytes or a readable buffer "
