@@ -1,7 +1,9 @@
 #include "test/unit/loader_check.h"
 
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -46,4 +48,25 @@ void assert_refused(const struct guest_mem *m, int fd, enum boot_protocol proto,
 	ck_assert_msg(strncmp(msg, "[crosvm error] kernel: ", 23) == 0, "%s: logged '%s'", what,
 		      msg);
 	ck_assert_msg(nl && nl[1] == '\0', "%s: expected one line, got '%s'", what, msg);
+}
+
+bool real_kernel_open(const char *name, int *fd)
+{
+	const char *dir = getenv("CROSVM_LINUX_DIR");
+	const char *req = getenv("CROSVM_REQUIRE_LINUX");
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/var/cache/crosvm-linux", name);
+	if (access(path, R_OK) != 0) {
+		ck_assert_msg(!(req && strcmp(req, "1") == 0),
+			      "%s is missing and CROSVM_REQUIRE_LINUX=1 (run scripts/fetch-linux)",
+			      path);
+		fprintf(stderr,
+			"SKIP: %s not found; run scripts/fetch-linux to test the real kernel\n",
+			path);
+		return false;
+	}
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(*fd >= 0, "cannot open %s", path);
+	return true;
 }

@@ -2,6 +2,7 @@
 #ifndef CROSVM_TEST_LOADER_CHECK_H
 #define CROSVM_TEST_LOADER_CHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "core/guest_mem.h"
 #include "core/loader.h"
@@ -13,5 +14,12 @@ int load_capture(const struct guest_mem *m, int fd, enum boot_protocol proto,
 		 struct kernel_info *ki, char *msg, size_t n);
 /* The load fails with -errno and logs exactly one error line about the kernel file. */
 void assert_refused(const struct guest_mem *m, int fd, enum boot_protocol proto, const char *what);
+
+/*
+ * Opens a file of the Debian kernel scripts/fetch-linux fetched (vmlinuz, vmlinux) into *fd,
+ * or returns false when it is missing: the test then has nothing to check, which fails it
+ * if CROSVM_REQUIRE_LINUX=1 and is reported as a skip otherwise.
+ */
+bool real_kernel_open(const char *name, int *fd);
 
 #endif

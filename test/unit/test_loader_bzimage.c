@@ -393,21 +393,6 @@ END_TEST
 
 /* ---- The real Debian kernel (scripts/fetch-linux) ---- */
 
-static bool real_kernel(const char *name, char *path, size_t len)
-{
-	const char *dir = getenv("CROSVM_LINUX_DIR");
-	const char *req = getenv("CROSVM_REQUIRE_LINUX");
-
-	snprintf(path, len, "%s/%s", dir && *dir ? dir : "/var/cache/crosvm-linux", name);
-	if (access(path, R_OK) == 0)
-		return true;
-	ck_assert_msg(!(req && strcmp(req, "1") == 0),
-		      "%s is missing and CROSVM_REQUIRE_LINUX=1 (run scripts/fetch-linux)", path);
-	fprintf(stderr, "SKIP: %s not found; run scripts/fetch-linux to test the real kernel\n",
-		path);
-	return false;
-}
-
 START_TEST(real_bzimage)
 {
 	struct setup_header h;
@@ -415,13 +400,10 @@ START_TEST(real_bzimage)
 	struct guest_mem m;
 	uint64_t setup, gpa, size;
 	uint8_t *want;
-	char path[4096];
 	int fd, ifd;
 
-	if (!real_kernel("vmlinuz", path, sizeof(path)))
+	if (!real_kernel_open("vmlinuz", &fd))
 		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(pread(fd, &h, sizeof(h), BOOT_SETUP_HDR_OFFSET), sizeof(h));
 	setup = (uint64_t)((h.setup_sects ? h.setup_sects : 4) + 1) * 512;
 

@@ -558,22 +558,6 @@ END_TEST
 
 /* ---- The real Debian kernel (scripts/fetch-linux) ---- */
 
-/* Path of a file of the fetched kernel, or false (failing if CROSVM_REQUIRE_LINUX=1). */
-static bool real_kernel(const char *name, char *path, size_t len)
-{
-	const char *dir = getenv("CROSVM_LINUX_DIR");
-	const char *req = getenv("CROSVM_REQUIRE_LINUX");
-
-	snprintf(path, len, "%s/%s", dir && *dir ? dir : "/var/cache/crosvm-linux", name);
-	if (access(path, R_OK) == 0)
-		return true;
-	ck_assert_msg(!(req && strcmp(req, "1") == 0),
-		      "%s is missing and CROSVM_REQUIRE_LINUX=1 (run scripts/fetch-linux)", path);
-	fprintf(stderr, "SKIP: %s not found; run scripts/fetch-linux to test the real kernel\n",
-		path);
-	return false;
-}
-
 START_TEST(real_vmlinux)
 {
 	Elf64_Ehdr eh;
@@ -581,13 +565,10 @@ START_TEST(real_vmlinux)
 	struct kernel_info ki;
 	struct guest_mem m;
 	uint8_t *want;
-	char path[4096];
 	int fd;
 
-	if (!real_kernel("vmlinux", path, sizeof(path)))
+	if (!real_kernel_open("vmlinux", &fd))
 		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(pread(fd, &eh, sizeof(eh), 0), sizeof(eh));
 	ck_assert_int_eq(pread(fd, &ph, sizeof(ph), (off_t)eh.e_phoff), sizeof(ph));
 	ck_assert_int_eq(ph.p_type, PT_LOAD);
