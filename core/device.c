@@ -22,6 +22,28 @@ int device_io(struct device *d, unsigned region, uint64_t off, void *data, uint3
 	return d->ops->io(d->priv, region, off, data, len, is_write);
 }
 
+int device_start(struct device *d, struct event_base *eb)
+{
+	return d->ops->start ? d->ops->start(d->priv, eb) : 0;
+}
+
+void device_stop(struct device *d)
+{
+	if (d->ops->stop)
+		d->ops->stop(d->priv);
+}
+
+void device_destroy(struct device *d)
+{
+	if (d->ops->destroy)
+		d->ops->destroy(d->priv);
+}
+
+int device_fds(struct device *d, struct fd_list *out)
+{
+	return d->ops->fds ? d->ops->fds(d->priv, out) : 0;
+}
+
 void device_msix_state(struct device *d, bool enabled)
 {
 	if (d->proxy)

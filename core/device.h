@@ -46,13 +46,14 @@ struct dev_ops {
 	 */
 	int (*io)(void *dev, unsigned region, uint64_t off, void *data, uint32_t len,
 		  bool is_write);
-	/* Attaches the device's fds (ioeventfds, back ends) to the event loop `eb`. */
+	/* Attaches the device's fds (ioeventfds, back ends) to the event loop `eb`. Optional. */
 	int (*start)(void *dev, struct event_base *eb);
-	/* Detaches from the loop and stops any worker; safe without a prior start. */
+	/* Detaches from the loop and stops any worker; safe without a prior start. Optional. */
 	void (*stop)(void *dev);
 	/* Frees everything, closes every fd. */
 	void (*destroy)(void *dev);
-	/* Lists every fd the device uses once started (the sandbox keeps only these). */
+	/* Lists every fd the device uses once started (the sandbox keeps only these). Optional:
+	 * a device without one uses no fd. */
 	int (*fds)(void *dev, struct fd_list *out);
 	/* PCI devices: MSI-X is now enabled (and the function not masked) or not. Optional. */
 	void (*msix_state)(void *dev, bool enabled);
@@ -69,9 +70,16 @@ struct device {
 	pid_t pid;	     /* that child's pid, or 0 */
 };
 
-/* Dispatch helpers: go to the proxy when there is one, else to the device itself. */
+/*
+ * The only way anything calls a device: these go to the proxy when the device runs in a
+ * child, else to the device itself, and treat a missing optional op as doing nothing.
+ */
 int device_io(struct device *d, unsigned region, uint64_t off, void *data, uint32_t len,
 	      bool is_write);
+int device_start(struct device *d, struct event_base *eb) MUST_CHECK;
+void device_stop(struct device *d);
+void device_destroy(struct device *d);
+int device_fds(struct device *d, struct fd_list *out) MUST_CHECK;
 void device_msix_state(struct device *d, bool enabled);
 int device_command(struct device *d, const char *req, dev_reply_fn done, void *done_ctx);
 

@@ -39,7 +39,7 @@ static int add_pio(struct vm *vm, struct device *dev, uint64_t base, uint64_t le
 	ret = vm_add_device(vm, dev);
 
 	if (ret < 0) {
-		dev->ops->destroy(dev->priv);
+		device_destroy(dev);
 		return ret;
 	}
 	return vm_register_region(vm, &vm->pio, dev, 0, base, len);
@@ -127,7 +127,7 @@ static int create_i8042(struct vm *vm)
 		return ret;
 	ret = vm_add_device(vm, dev);
 	if (ret < 0) {
-		dev->ops->destroy(dev->priv);
+		device_destroy(dev);
 		return ret;
 	}
 	ret = vm_register_region(vm, &vm->pio, dev, 0, LAYOUT_PORT_I8042, 1);
@@ -147,7 +147,7 @@ static int create_debug_ports(struct vm *vm)
 		return ret;
 	ret = vm_add_device(vm, dev);
 	if (ret < 0) {
-		dev->ops->destroy(dev->priv);
+		device_destroy(dev);
 		return ret;
 	}
 	for (unsigned i = 0; ret == 0 && i < nr; i++)

@@ -186,9 +186,9 @@ static int start_devices(struct vm *vm)
 		struct device *d = vm->devs[i];
 		int ret;
 
-		if (d->proxy || !d->ops->start)
+		if (d->proxy)
 			continue;
-		ret = d->ops->start(d->priv, vm->eb);
+		ret = device_start(d, vm->eb);
 		if (ret < 0) {
 			log_err(vm->log, "%s: cannot start: %s", d->name, strerror(-ret));
 			return ret;
@@ -202,8 +202,8 @@ static void stop_devices(struct vm *vm)
 	for (unsigned i = vm->nr_devs; i-- > 0;) {
 		struct device *d = vm->devs[i];
 
-		if (!d->proxy && d->ops->stop)
-			d->ops->stop(d->priv);
+		if (!d->proxy)
+			device_stop(d);
 	}
 }
 

@@ -180,8 +180,8 @@ void vm_destroy(struct vm *vm)
 	for (unsigned i = vm->nr_devs; i-- > 0;) {
 		struct device *d = vm->devs[i];
 
-		if (d && d->ops->destroy)
-			d->ops->destroy(d->priv);
+		if (d)
+			device_destroy(d);
 	}
 	vm->nr_devs = 0;
 	pci_root_destroy(vm->pci);

@@ -167,15 +167,6 @@ static int pm_io(void *dev, unsigned region, uint64_t off, void *data, uint32_t 
 	return 0;
 }
 
-static int pm_start(void *dev, struct event_base *eb)
-{
-	return 0;
-}
-
-static void pm_stop(void *dev)
-{
-}
-
 static void pm_destroy(void *dev)
 {
 	struct acpi_pm *pm = dev;
@@ -184,17 +175,9 @@ static void pm_destroy(void *dev)
 	free(pm);
 }
 
-static int pm_fds(void *dev, struct fd_list *out)
-{
-	return 0;
-}
-
 static const struct dev_ops acpi_pm_ops = {
 	.io = pm_io,
-	.start = pm_start,
-	.stop = pm_stop,
 	.destroy = pm_destroy,
-	.fds = pm_fds,
 };
 
 int acpi_pm_create(const struct acpi_pm_params *p, struct device **out)

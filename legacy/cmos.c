@@ -260,20 +260,6 @@ static int cmos_io(void *dev, unsigned region, uint64_t off, void *data, uint32_
 	return 0;
 }
 
-static int cmos_start(void *dev, struct event_base *eb)
-{
-	return 0;
-}
-
-static void cmos_stop(void *dev)
-{
-}
-
-static int cmos_fds(void *dev, struct fd_list *out)
-{
-	return 0;
-}
-
 static void cmos_destroy(void *dev)
 {
 	struct cmos *c = dev;
@@ -284,10 +270,7 @@ static void cmos_destroy(void *dev)
 
 static const struct dev_ops cmos_ops = {
 	.io = cmos_io,
-	.start = cmos_start,
-	.stop = cmos_stop,
 	.destroy = cmos_destroy,
-	.fds = cmos_fds,
 };
 
 /* The memory-size bytes a PC BIOS leaves behind, each field saturated at its width. */

@@ -77,20 +77,6 @@ static int debug_ports_io(void *dev, unsigned region, uint64_t off, void *data, 
 	return 0;
 }
 
-static int debug_ports_start(void *dev, struct event_base *eb)
-{
-	return 0;
-}
-
-static void debug_ports_stop(void *dev)
-{
-}
-
-static int debug_ports_fds(void *dev, struct fd_list *out)
-{
-	return 0;
-}
-
 static void debug_ports_destroy(void *dev)
 {
 	struct debug_ports *d = dev;
@@ -101,10 +87,7 @@ static void debug_ports_destroy(void *dev)
 
 static const struct dev_ops debug_ports_ops = {
 	.io = debug_ports_io,
-	.start = debug_ports_start,
-	.stop = debug_ports_stop,
 	.destroy = debug_ports_destroy,
-	.fds = debug_ports_fds,
 };
 
 int debug_ports_create(const struct logger *lg, struct device **out,

@@ -167,20 +167,6 @@ static int i8042_io(void *dev, unsigned region, uint64_t off, void *buf, uint32_
 	return 0;
 }
 
-static int i8042_start(void *dev, struct event_base *eb)
-{
-	return 0;
-}
-
-static void i8042_stop(void *dev)
-{
-}
-
-static int i8042_fds(void *dev, struct fd_list *out)
-{
-	return 0;
-}
-
 static void i8042_destroy(void *dev)
 {
 	struct i8042 *k = dev;
@@ -191,10 +177,7 @@ static void i8042_destroy(void *dev)
 
 static const struct dev_ops i8042_ops = {
 	.io = i8042_io,
-	.start = i8042_start,
-	.stop = i8042_stop,
 	.destroy = i8042_destroy,
-	.fds = i8042_fds,
 };
 
 int i8042_create(const struct vm_events *ev, const struct logger *lg, struct device **out)

@@ -50,20 +50,6 @@ static int pvpanic_io(void *dev, unsigned region, uint64_t off, void *data, uint
 	return 0;
 }
 
-static int pvpanic_start(void *dev, struct event_base *eb)
-{
-	return 0;
-}
-
-static void pvpanic_stop(void *dev)
-{
-}
-
-static int pvpanic_fds(void *dev, struct fd_list *out)
-{
-	return 0;
-}
-
 static void pvpanic_destroy(void *dev)
 {
 	struct pvpanic *p = dev;
@@ -74,10 +60,7 @@ static void pvpanic_destroy(void *dev)
 
 static const struct dev_ops pvpanic_ops = {
 	.io = pvpanic_io,
-	.start = pvpanic_start,
-	.stop = pvpanic_stop,
 	.destroy = pvpanic_destroy,
-	.fds = pvpanic_fds,
 };
 
 int pvpanic_create(const struct vm_events *ev, const struct logger *lg, struct device **out)

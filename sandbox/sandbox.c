@@ -181,8 +181,8 @@ static int child_setup(struct child_ctx *c, int ctl_sock)
 		ret = fd_list_add(&keep, CHILD_CTL_FD);
 	if (ret == 0)
 		ret = fd_list_add(&keep, c->userns_pipe);
-	if (ret == 0 && dev->ops->fds)
-		ret = dev->ops->fds(dev->priv, &keep);
+	if (ret == 0)
+		ret = device_fds(dev, &keep);
 	if (ret < 0)
 		return ret;
 	ret = jail_close_fds(&keep);
@@ -227,18 +227,15 @@ static void child_main(struct child_ctx *c, int ctl_sock)
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (dev->ops->start) {
-		ret = dev->ops->start(dev->priv, eb);
-		if (ret < 0) {
-			log_err(c->vm->log, "cannot start: %s", strerror(-ret));
-			goto fail;
-		}
+	ret = device_start(dev, eb);
+	if (ret < 0) {
+		log_err(c->vm->log, "cannot start: %s", strerror(-ret));
+		goto fail;
 	}
 	ret = proxy_serve(dev, c->io_sock, CHILD_CTL_FD, eb, child_ready, c);
 	if (ret < 0)
 		log_err(c->vm->log, "device process failed: %s", strerror(-ret));
-	if (dev->ops->stop)
-		dev->ops->stop(dev->priv);
+	device_stop(dev);
 	_exit(ret < 0 ? 1 : 0);
 fail:
 	fail.val = -ret;

@@ -222,14 +222,14 @@ static int create(struct fuzz *f)
 								    .log = &f->lg},
 					&f->dev, &f->desc))
 		goto err;
-	if (f->dev->ops->start(f->dev->priv, f->eb))
+	if (device_start(f->dev, f->eb))
 		goto err;
 	device_msix_state(f->dev, true);
 	return 0;
 err:
 	/* Once the transport exists it owns the balloon and the eventfds. */
 	if (f->dev) {
-		f->dev->ops->destroy(f->dev->priv);
+		device_destroy(f->dev);
 	} else {
 		if (dev)
 			ops->destroy(dev);
@@ -276,7 +276,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < steps; i++)
 		step(f, data + HDR_SIZE + (size_t)i * STEP_SIZE);
 	run_loop(f);
-	f->dev->ops->destroy(f->dev->priv);
+	device_destroy(f->dev);
 	if (f->replies != f->commands)
 		__builtin_trap();
 	event_base_free(f->eb);

@@ -117,7 +117,7 @@ static void run_device(const uint8_t *data, size_t size)
 			len = sizeof(buf);
 		device_io(d, region, off, buf, len, is_write);
 	}
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -47,7 +47,7 @@ static void setup(struct fake *f)
 
 static void teardown(struct fake *f)
 {
-	f->dev->ops->destroy(f->dev->priv);
+	device_destroy(f->dev);
 }
 
 static int io(struct fake *f, uint64_t off, uint32_t len, uint32_t *val, bool write)

@@ -61,7 +61,7 @@ static void set(struct device *d, uint8_t idx, uint8_t v)
 
 static void done(struct device *d)
 {
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 }
 
 START_TEST(bcd_binary_and_12h)

@@ -49,7 +49,7 @@ START_TEST(claims_only_free_ports)
 	for (unsigned i = 0; i < nr; i++)
 		for (unsigned j = i + 1; j < nr; j++)
 			ck_assert(!ranges_overlap(r[i].base, r[i].len, r[j].base, r[j].len));
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 }
 END_TEST
 
@@ -86,7 +86,7 @@ START_TEST(harmless_answers)
 	ck_assert_uint_eq(w, 0xffff);
 	ck_assert_int_eq(device_io(d, (unsigned)vga, 0x1f, &w, 2, false), -EINVAL);
 	ck_assert_int_eq(device_io(d, nr, 0, &v, 1, false), -EINVAL);
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 }
 END_TEST
 

@@ -85,7 +85,7 @@ START_TEST(reset_request)
 	ck_assert_int_eq(e.last, VM_EXIT_RESET);
 	cmd(d, 0xff); /* pulse nothing */
 	ck_assert_uint_eq(e.n, 2);
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 }
 END_TEST
 
@@ -121,7 +121,7 @@ START_TEST(linux_probe)
 	ck_assert_uint_ne(answer(d, 0xa9), 0x00);
 	ck_assert_uint_eq(answer(d, 0xd0) & 0x03, 0x03);
 	ck_assert_uint_eq(e.n, 0);
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 }
 END_TEST
 
@@ -144,7 +144,7 @@ START_TEST(never_invents_keyboard_data)
 	cmd(d, 0x12); /* unknown */
 	ck_assert_uint_eq(status(d) & STS_OBF, 0);
 	ck_assert_uint_eq(e.n, 0);
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 }
 END_TEST
 
@@ -158,11 +158,11 @@ START_TEST(bad_accesses)
 	ck_assert_int_eq(device_io(d, 2, 0, &w, 1, true), -EINVAL);
 	ck_assert_int_eq(device_io(d, 1, 1, &w, 1, true), -EINVAL);
 	ck_assert_uint_eq(e.n, 0);
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 	/* No event handle at all is allowed: a reset is then only logged. */
 	ck_assert_int_eq(i8042_create(NULL, &quiet, &d), 0);
 	cmd(d, 0xfe);
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 }
 END_TEST
 

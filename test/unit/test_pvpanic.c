@@ -42,7 +42,7 @@ START_TEST(panic_request)
 	v = PVPANIC_PANICKED | PVPANIC_CRASH_LOADED;
 	ck_assert_int_eq(device_io(d, 0, 0, &v, 1, true), 0);
 	ck_assert_uint_eq(e.n, 2);
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 }
 END_TEST
 
@@ -58,7 +58,7 @@ START_TEST(bad_accesses)
 	ck_assert_int_eq(device_io(d, 0, 1, &v, 1, true), -EINVAL);
 	ck_assert_int_eq(device_io(d, 1, 0, &v, 1, true), -EINVAL);
 	ck_assert_uint_eq(e.n, 0);
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 }
 END_TEST
 

@@ -300,7 +300,7 @@ START_TEST(input_backpressure)
 	p.in_fd = pfd[0];
 	p.irq_fd = dup(efd);
 	ck_assert_int_eq(serial_create(&p, &d), 0);
-	ck_assert_int_eq(d->ops->start(d->priv, eb), 0);
+	ck_assert_int_eq(device_start(d, eb), 0);
 	dev_wr(d, SERIAL_IER, SERIAL_IER_ERBFI);
 	/* The guest drains slowly, a few bytes per loop turn, so the FIFO fills up. */
 	while (n < TOTAL && spins++ < 100000) {
@@ -317,8 +317,8 @@ START_TEST(input_backpressure)
 	ck_assert_uint_eq(n, TOTAL);
 	ck_assert_int_eq(memcmp(in, got, TOTAL), 0);
 	ck_assert_uint_gt(irq_count(efd), 0);
-	d->ops->stop(d->priv);
-	d->ops->destroy(d->priv);
+	device_stop(d);
+	device_destroy(d);
 	close(pfd[1]);
 	close(efd);
 	event_base_free(eb);
@@ -341,7 +341,7 @@ START_TEST(input_eof_and_regular_file)
 	unlink(path);
 	ck_assert_int_ge(p.in_fd, 0);
 	ck_assert_int_eq(serial_create(&p, &d), 0);
-	ck_assert_int_eq(d->ops->start(d->priv, eb), 0);
+	ck_assert_int_eq(device_start(d, eb), 0);
 	for (unsigned spin = 0; spin < 100 && n < 5; spin++) {
 		event_base_loop(eb, EVLOOP_NONBLOCK);
 		while (dev_rd(d, SERIAL_LSR, &b) == 0 && (b & SERIAL_LSR_DR) && n < 5)
@@ -353,8 +353,8 @@ START_TEST(input_eof_and_regular_file)
 	dev_wr(d, SERIAL_SCR, 0x42);
 	ck_assert_int_eq(dev_rd(d, SERIAL_SCR, &b), 0);
 	ck_assert_uint_eq(b, 0x42);
-	d->ops->stop(d->priv);
-	d->ops->destroy(d->priv);
+	device_stop(d);
+	device_destroy(d);
 	event_base_free(eb);
 }
 END_TEST
@@ -371,7 +371,7 @@ START_TEST(output_file_and_irq)
 	p.out_fd = pfd[1];
 	p.irq_fd = dup(efd);
 	ck_assert_int_eq(serial_create(&p, &d), 0);
-	ck_assert_int_eq(d->ops->fds(d->priv, &fl), 0);
+	ck_assert_int_eq(device_fds(d, &fl), 0);
 	ck_assert_uint_eq(fl.nr, 3); /* out, irq, the device's own wake eventfd */
 	dev_wr(d, SERIAL_IER, SERIAL_IER_ETBEI);
 	ck_assert_uint_eq(irq_count(efd), 1);
@@ -386,7 +386,7 @@ START_TEST(output_file_and_irq)
 	ck_assert_uint_eq((uint8_t)buf[0], 0x0b);
 	ck_assert_int_eq(device_io(d, 0, 7, buf, 2, false), -EINVAL);
 	ck_assert_int_eq(device_io(d, 1, 0, buf, 1, false), -EINVAL);
-	d->ops->destroy(d->priv);
+	device_destroy(d);
 	close(pfd[0]);
 	close(efd);
 }
@@ -410,7 +410,7 @@ START_TEST(output_eagain_keeps_bytes)
 	ck_assert_int_le(cap + EXTRA, (int)sizeof(sink));
 	p.out_fd = pfd[1];
 	ck_assert_int_eq(serial_create(&p, &d), 0);
-	ck_assert_int_eq(d->ops->start(d->priv, eb), 0);
+	ck_assert_int_eq(device_start(d, eb), 0);
 	/* More than the pipe holds: the rest waits in the device while the reader is away. */
 	for (unsigned i = 0; i < (unsigned)cap + EXTRA; i++)
 		dev_wr(d, SERIAL_THR, (uint8_t)(i % 251));
@@ -423,8 +423,8 @@ START_TEST(output_eagain_keeps_bytes)
 	ck_assert_uint_eq(n, (size_t)cap + EXTRA);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_uint_eq(sink[i], i % 251);
-	d->ops->stop(d->priv);
-	d->ops->destroy(d->priv);
+	device_stop(d);
+	device_destroy(d);
 	close(pfd[0]);
 	event_base_free(eb);
 }
@@ -448,7 +448,7 @@ START_TEST(syslog_lines_are_escaped)
 	ck_assert_int_eq(serial_create(&p, &d), 0);
 	for (const char *s = "boot \x1b[31mok\r\nnext"; *s; s++)
 		dev_wr(d, SERIAL_THR, (uint8_t)*s);
-	d->ops->destroy(d->priv); /* flushes the unterminated last line */
+	device_destroy(d); /* flushes the unterminated last line */
 	close(pfd[1]);
 	close(STDERR_FILENO);
 	ck_assert_int_gt(read(pfd[0], buf, sizeof(buf) - 1), 0);

@@ -623,7 +623,7 @@ static int image_fd(struct env *e)
 	struct fd_list l = {0};
 	struct stat img = file_stat(e), st;
 
-	ck_assert_int_eq(e->v.dev->ops->fds(e->v.dev->priv, &l), 0);
+	ck_assert_int_eq(device_fds(e->v.dev, &l), 0);
 	for (unsigned i = 0; i < l.nr; i++)
 		if (fstat(l.fds[i], &st) == 0 && st.st_ino == img.st_ino && st.st_dev == img.st_dev)
 			return l.fds[i];
@@ -1060,7 +1060,7 @@ START_TEST(test_fds)
 
 	env_create(&e, &(struct opts){0});
 	img = image_fd(&e);
-	ck_assert_int_eq(e.v.dev->ops->fds(e.v.dev->priv, &l), 0);
+	ck_assert_int_eq(device_fds(e.v.dev, &l), 0);
 	for (unsigned i = 0; i < l.nr; i++) {
 		ssize_t n;
 

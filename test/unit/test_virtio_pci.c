@@ -438,7 +438,7 @@ START_TEST(test_fds_listed)
 	bool seen;
 
 	env_create(&e, FAKE);
-	ck_assert_int_eq(e.v.dev->ops->fds(e.v.dev->priv, &l), 0);
+	ck_assert_int_eq(device_fds(e.v.dev, &l), 0);
 	int want[] = {e.v.irq.vector_fds[0],  e.v.irq.vector_fds[1],	e.v.irq.vector_fds[2],
 		      e.v.irq.intx_fd,	      e.v.irq.intx_resample_fd, e.v.desc.ioevents[0].fd,
 		      e.v.desc.ioevents[1].fd};
@@ -1214,7 +1214,7 @@ START_TEST(test_rejects_bad_params)
 	/* ...unless the device waits on its kicks itself. */
 	ops.own_kicks = true;
 	ck_assert_int_eq(virtio_pci_transport_create(&p, &dev, &desc), 0);
-	dev->ops->destroy(dev->priv);
+	device_destroy(dev);
 	ck_assert_uint_eq(f.destroys, 1);
 	f.destroys = 0;
 	/* Without interrupts at all the transport still works: no MSI-X, no INTx. */
@@ -1222,7 +1222,7 @@ START_TEST(test_rejects_bad_params)
 	ck_assert_int_eq(virtio_pci_transport_create(&p, &dev, &desc), 0);
 	ck_assert_uint_eq(desc.msix_vectors, 0);
 	ck_assert(!desc.intx);
-	dev->ops->destroy(dev->priv);
+	device_destroy(dev);
 	ck_assert_uint_eq(f.destroys, 1);
 	guest_mem_destroy(&mem);
 }

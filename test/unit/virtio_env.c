@@ -95,7 +95,7 @@ out_fds:
 
 int virtio_env_start(struct virtio_env *e, bool msix)
 {
-	int ret = e->dev->ops->start(e->dev->priv, e->eb);
+	int ret = device_start(e->dev, e->eb);
 
 	if (ret)
 		return ret;
@@ -109,7 +109,7 @@ void virtio_env_destroy(struct virtio_env *e)
 	if (!e->eb)
 		return;
 	if (e->dev)
-		e->dev->ops->destroy(e->dev->priv);
+		device_destroy(e->dev);
 	e->dev = NULL;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		if (e->drv_live[q])
