@@ -35,7 +35,7 @@ static size_t lower_bound(const struct bus *b, uint64_t addr)
 }
 
 int bus_register(struct bus *b, uint64_t base, uint64_t len, bus_handler_fn fn, void *ctx,
-		 const char *name)
+		 unsigned region, const char *name)
 {
 	size_t i;
 	int ret = 0;
@@ -60,7 +60,7 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len, bus_handler_fn fn, 
 		b->cap = cap;
 	}
 	memmove(&b->ranges[i + 1], &b->ranges[i], (b->nr - i) * sizeof(b->ranges[0]));
-	b->ranges[i] = (struct bus_range){base, len, fn, ctx, name};
+	b->ranges[i] = (struct bus_range){base, len, fn, ctx, region, name};
 	b->nr++;
 out:
 	pthread_rwlock_unlock(&b->lock);
@@ -108,5 +108,5 @@ int bus_access(struct bus *b, uint64_t addr, void *data, uint32_t len, bool is_w
 		return -ENOENT;
 	if (!range_contains(r.base, r.len, addr, len))
 		return -ENOENT;
-	return r.fn(r.ctx, addr - r.base, data, len, is_write);
+	return r.fn(r.ctx, r.region, addr - r.base, data, len, is_write);
 }

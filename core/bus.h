@@ -14,14 +14,19 @@
 #include <stdint.h>
 #include "core/util.h"
 
-/* Handles an access at `off` bytes into the range; returns 0 or -errno. */
-typedef int (*bus_handler_fn)(void *ctx, uint64_t off, void *data, uint32_t len, bool is_write);
+/*
+ * Handles an access at `off` bytes into a range: ctx and region are what the range was
+ * registered with (a device and the index of one of its regions, say); returns 0 or -errno.
+ */
+typedef int (*bus_handler_fn)(void *ctx, unsigned region, uint64_t off, void *data, uint32_t len,
+			      bool is_write);
 
 struct bus_range {
 	uint64_t base;
 	uint64_t len;
 	bus_handler_fn fn;
 	void *ctx;
+	unsigned region;
 	const char *name;
 };
 
@@ -36,7 +41,7 @@ int bus_init(struct bus *b, const char *name) MUST_CHECK;
 void bus_destroy(struct bus *b);
 /* -EEXIST if the range overlaps another one, -EINVAL if empty or wrapping. */
 int bus_register(struct bus *b, uint64_t base, uint64_t len, bus_handler_fn fn, void *ctx,
-		 const char *name) MUST_CHECK;
+		 unsigned region, const char *name) MUST_CHECK;
 /* Removes the range starting at base owned by ctx; -ENOENT if there is none. */
 int bus_unregister(struct bus *b, uint64_t base, void *ctx);
 /*

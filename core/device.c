@@ -22,6 +22,11 @@ int device_io(struct device *d, unsigned region, uint64_t off, void *data, uint3
 	return d->ops->io(d->priv, region, off, data, len, is_write);
 }
 
+int device_bus_io(void *ctx, unsigned region, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	return device_io(ctx, region, off, data, len, is_write);
+}
+
 int device_start(struct device *d, struct event_base *eb)
 {
 	return d->ops->start ? d->ops->start(d->priv, eb) : 0;

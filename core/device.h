@@ -76,6 +76,9 @@ struct device {
  */
 int device_io(struct device *d, unsigned region, uint64_t off, void *data, uint32_t len,
 	      bool is_write);
+/* A bus handler (core/bus.h) for a device's region: ctx is the struct device. */
+int device_bus_io(void *ctx, unsigned region, uint64_t off, void *data, uint32_t len,
+		  bool is_write);
 int device_start(struct device *d, struct event_base *eb) MUST_CHECK;
 void device_stop(struct device *d);
 void device_destroy(struct device *d);

@@ -41,13 +41,6 @@
 #define WIN_LENGTH 12 /* u32 length */
 #define WIN_DATA   16 /* u8 data[4] */
 
-struct pci_fn;
-
-struct bar_ctx {
-	struct pci_fn *fn;
-	unsigned bar;
-};
-
 struct pci_fn {
 	struct pci_root *root;
 	struct device *dev;
@@ -58,7 +51,6 @@ struct pci_fn {
 	struct pci_bar_desc bars[PCI_NUM_BARS];
 	uint64_t bar_addr[PCI_NUM_BARS];
 	uint64_t bar_mapped[PCI_NUM_BARS]; /* address it is registered at, 0: not mapped */
-	struct bar_ctx bar_ctx[PCI_NUM_BARS];
 	struct pci_ioevent_desc ioevents[PCI_MAX_IOEVENTS];
 	unsigned nr_ioevents;
 	uint8_t msix_cap; /* config offset of the MSI-X capability, 0 if none */
@@ -85,13 +77,14 @@ uint32_t pci_intx_gsi(unsigned slot, unsigned pin)
 
 /* ---- BAR decoding ---- */
 
-static int bar_handler(void *ctx, uint64_t off, void *data, uint32_t len, bool is_write)
+/* The bus handler of a BAR: ctx is the function, region the BAR number. */
+static int bar_handler(void *ctx, unsigned bar, uint64_t off, void *data, uint32_t len,
+		       bool is_write)
 {
-	struct bar_ctx *bc = ctx;
-	struct pci_fn *fn = bc->fn;
+	struct pci_fn *fn = ctx;
 	int ret;
 
-	if (fn->msix.nr && bc->bar == fn->msix_bar) {
+	if (fn->msix.nr && bar == fn->msix_bar) {
 		if (range_contains(fn->msix_table_off, msix_table_size(&fn->msix), off, len)) {
 			pthread_mutex_lock(&fn->lock);
 			ret = msix_table_access(&fn->msix, off - fn->msix_table_off, data, len,
@@ -107,7 +100,7 @@ static int bar_handler(void *ctx, uint64_t off, void *data, uint32_t len, bool i
 			return ret;
 		}
 	}
-	return device_io(fn->dev, bc->bar, off, data, len, is_write);
+	return device_io(fn->dev, bar, off, data, len, is_write);
 }
 
 static void set_ioevents(struct pci_fn *fn, unsigned bar, uint64_t base, bool assign)
@@ -142,14 +135,14 @@ static void update_bars(struct pci_fn *fn)
 			continue;
 		if (fn->bar_mapped[b]) {
 			set_ioevents(fn, b, fn->bar_mapped[b], false);
-			bus_unregister(&vm->mmio, fn->bar_mapped[b], &fn->bar_ctx[b]);
+			bus_unregister(&vm->mmio, fn->bar_mapped[b], fn);
 			fn->bar_mapped[b] = 0;
 		}
 		if (!want)
 			continue;
 		/* A BAR the guest placed over RAM, another device or the 4 GiB edge stays off. */
 		if (range_wraps(want, fn->bars[b].size) ||
-		    bus_register(&vm->mmio, want, fn->bars[b].size, bar_handler, &fn->bar_ctx[b],
+		    bus_register(&vm->mmio, want, fn->bars[b].size, bar_handler, fn, b,
 				 fn->dev->name) < 0) {
 			log_warn(vm->log, "%s: BAR%u at 0x%llx overlaps another range; not decoded",
 				 fn->dev->name, b, (unsigned long long)want);
@@ -217,7 +210,7 @@ static void window_access(struct pci_fn *fn, uint32_t reg, void *data, uint32_t 
 		return;
 	}
 	pthread_mutex_unlock(&fn->lock);
-	bar_handler(&fn->bar_ctx[bar], off, data, len, is_write);
+	bar_handler(fn, bar, off, data, len, is_write);
 	pthread_mutex_lock(&fn->lock);
 }
 
@@ -398,7 +391,8 @@ int pci_config_access(struct pci_root *root, unsigned bus, unsigned slot, unsign
 }
 
 /* Ports 0xcf8-0xcff: the address register, the reset control register at 0xcf9, data. */
-static int config_port(void *ctx, uint64_t off, void *data, uint32_t len, bool is_write)
+static int config_port(void *ctx, unsigned region, uint64_t off, void *data, uint32_t len,
+		       bool is_write)
 {
 	struct pci_root *root = ctx;
 	uint32_t addr;
@@ -443,7 +437,8 @@ static int config_port(void *ctx, uint64_t off, void *data, uint32_t len, bool i
 				 (addr & 0xfc) + (uint32_t)(off - 4), data, len, is_write);
 }
 
-static int ecam_handler(void *ctx, uint64_t off, void *data, uint32_t len, bool is_write)
+static int ecam_handler(void *ctx, unsigned region, uint64_t off, void *data, uint32_t len,
+			bool is_write)
 {
 	int r = pci_config_access(ctx, (off >> 20) & 0xff, (off >> 15) & 0x1f, (off >> 12) & 7,
 				  off & 0xfff, data, len, is_write);
@@ -487,10 +482,10 @@ int pci_root_create(struct vm *vm, struct pci_root **out)
 	layout_mmio64(&vm->mem, &root->mmio64_next, &size);
 	root->mmio64_end = root->mmio64_next + size;
 	pthread_mutex_init(&root->lock, NULL);
-	ret = bus_register(&vm->pio, LAYOUT_PORT_PCI_CONFIG, 8, config_port, root, "pci-config");
+	ret = bus_register(&vm->pio, LAYOUT_PORT_PCI_CONFIG, 8, config_port, root, 0, "pci-config");
 	if (ret == 0)
 		ret = bus_register(&vm->mmio, LAYOUT_PCIE_ECAM, LAYOUT_PCIE_ECAM_SIZE, ecam_handler,
-				   root, "pcie-ecam");
+				   root, 0, "pcie-ecam");
 	if (ret < 0) {
 		log_err(vm->log, "cannot claim the PCI configuration ranges: %s", strerror(-ret));
 		pci_root_destroy(root);
@@ -603,7 +598,6 @@ int pci_add_device(struct pci_root *root, unsigned slot, struct device *dev,
 	for (unsigned b = 0; b < PCI_NUM_BARS; b++) {
 		const struct pci_bar_desc *d = &desc->bars[b];
 
-		fn->bar_ctx[b] = (struct bar_ctx){.fn = fn, .bar = b};
 		if (!d->size)
 			continue;
 		if (d->size < 16 || (d->size & (d->size - 1)) || (d->mem64 && b == 5)) {

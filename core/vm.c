@@ -146,33 +146,16 @@ int vm_add_device(struct vm *vm, struct device *dev)
 	return 0;
 }
 
-static int region_handler(void *ctx, uint64_t off, void *data, uint32_t len, bool is_write)
-{
-	struct dev_region *r = ctx;
-
-	return device_io(r->dev, r->region, off, data, len, is_write);
-}
-
 int vm_register_region(struct vm *vm, struct bus *bus, struct device *dev, unsigned region,
 		       uint64_t base, uint64_t len)
 {
-	struct dev_region *r = calloc(1, sizeof(*r));
-	int ret;
+	int ret = bus_register(bus, base, len, device_bus_io, dev, region, dev->name);
 
-	if (!r)
-		return -ENOMEM;
-	*r = (struct dev_region){.dev = dev, .region = region};
-	ret = bus_register(bus, base, len, region_handler, r, dev->name);
-	if (ret < 0) {
+	if (ret < 0)
 		log_err(vm->log, "%s: cannot claim %s range [0x%llx, 0x%llx): %s", dev->name,
 			bus->name, (unsigned long long)base, (unsigned long long)(base + len),
 			strerror(-ret));
-		free(r);
-		return ret;
-	}
-	r->next = vm->regions;
-	vm->regions = r;
-	return 0;
+	return ret;
 }
 
 void vm_destroy(struct vm *vm)
@@ -186,12 +169,6 @@ void vm_destroy(struct vm *vm)
 	vm->nr_devs = 0;
 	pci_root_destroy(vm->pci);
 	vm->pci = NULL;
-	while (vm->regions) {
-		struct dev_region *r = vm->regions;
-
-		vm->regions = r->next;
-		free(r);
-	}
 	if (vm->exit_ev)
 		event_free(vm->exit_ev);
 	vm->exit_ev = NULL;

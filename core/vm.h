@@ -28,13 +28,6 @@ struct control_server;
 
 #define VM_MAX_DEVICES 64
 
-/* A device's port or MMIO range on a bus: the bus handler context. */
-struct dev_region {
-	struct device *dev;
-	unsigned region;
-	struct dev_region *next;
-};
-
 enum vm_run_state {
 	VM_RUNNING = 0,
 	VM_PAUSED,
@@ -69,7 +62,6 @@ struct vm {
 
 	struct device *devs[VM_MAX_DEVICES];
 	unsigned nr_devs;
-	struct dev_region *regions;
 
 	struct pci_root *pci;
 	struct device *acpi_pm;

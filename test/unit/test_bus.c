@@ -10,6 +10,7 @@
 
 struct rec {
 	unsigned calls;
+	unsigned region;
 	uint64_t off;
 	uint32_t len;
 	bool is_write;
@@ -17,11 +18,13 @@ struct rec {
 	uint32_t rval; /* what a read returns */
 };
 
-static int rec_handler(void *ctx, uint64_t off, void *data, uint32_t len, bool is_write)
+static int rec_handler(void *ctx, unsigned region, uint64_t off, void *data, uint32_t len,
+		       bool is_write)
 {
 	struct rec *r = ctx;
 
 	r->calls++;
+	r->region = region;
 	r->off = off;
 	r->len = len;
 	r->is_write = is_write;
@@ -34,7 +37,8 @@ static int rec_handler(void *ctx, uint64_t off, void *data, uint32_t len, bool i
 	return 0;
 }
 
-static int other_handler(void *ctx, uint64_t off, void *data, uint32_t len, bool is_write)
+static int other_handler(void *ctx, unsigned region, uint64_t off, void *data, uint32_t len,
+			 bool is_write)
 {
 	return -EIO;
 }
@@ -47,10 +51,11 @@ START_TEST(register_dispatch_unregister)
 
 	ck_assert_int_eq(bus_init(&b, "io"), 0);
 	ck_assert_int_eq(bus_access(&b, 0x100, &v, 4, false), -ENOENT);
-	ck_assert_int_eq(bus_register(&b, 0x100, 0x10, rec_handler, &a, "a"), 0);
+	ck_assert_int_eq(bus_register(&b, 0x100, 0x10, rec_handler, &a, 0, "a"), 0);
 	ck_assert_int_eq(bus_access(&b, 0x100, &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0x11223344);
 	ck_assert_uint_eq(a.calls, 1);
+	ck_assert_uint_eq(a.region, 0);
 
 	/* Only the owner, at the exact base, removes a range. */
 	ck_assert_int_eq(bus_unregister(&b, 0x100, &b), -ENOENT);
@@ -62,7 +67,7 @@ START_TEST(register_dispatch_unregister)
 	ck_assert_uint_eq(a.calls, 2);
 
 	/* The same range can be claimed again once it is free. */
-	ck_assert_int_eq(bus_register(&b, 0x100, 0x10, rec_handler, &a, "a"), 0);
+	ck_assert_int_eq(bus_register(&b, 0x100, 0x10, rec_handler, &a, 0, "a"), 0);
 	ck_assert_int_eq(bus_access(&b, 0x10f, &v, 1, false), 0);
 	bus_destroy(&b);
 }
@@ -91,10 +96,10 @@ START_TEST(overlaps_refused_touching_allowed)
 	struct bus b;
 
 	ck_assert_int_eq(bus_init(&b, "mmio"), 0);
-	ck_assert_int_eq(bus_register(&b, 0x100, 0x10, rec_handler, &a, "a"), 0);
+	ck_assert_int_eq(bus_register(&b, 0x100, 0x10, rec_handler, &a, 0, "a"), 0);
 	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++)
-		ck_assert_msg(bus_register(&b, cases[i].base, cases[i].len, rec_handler, &a, "x") ==
-				      cases[i].ret,
+		ck_assert_msg(bus_register(&b, cases[i].base, cases[i].len, rec_handler, &a, 0,
+					   "x") == cases[i].ret,
 			      "case %u: [0x%llx, +0x%llx)", i, (unsigned long long)cases[i].base,
 			      (unsigned long long)cases[i].len);
 	ck_assert_uint_eq(b.nr, 4);
@@ -109,14 +114,14 @@ START_TEST(empty_and_wrapping_ranges_refused)
 	uint8_t v;
 
 	ck_assert_int_eq(bus_init(&b, "mmio"), 0);
-	ck_assert_int_eq(bus_register(&b, 0x100, 0, rec_handler, &a, "a"), -EINVAL);
-	ck_assert_int_eq(bus_register(&b, UINT64_MAX, 2, rec_handler, &a, "a"), -EINVAL);
-	ck_assert_int_eq(bus_register(&b, 0x1000, UINT64_MAX, rec_handler, &a, "a"), -EINVAL);
-	ck_assert_int_eq(bus_register(&b, 0x100, 0x10, NULL, &a, "a"), -EINVAL);
+	ck_assert_int_eq(bus_register(&b, 0x100, 0, rec_handler, &a, 0, "a"), -EINVAL);
+	ck_assert_int_eq(bus_register(&b, UINT64_MAX, 2, rec_handler, &a, 0, "a"), -EINVAL);
+	ck_assert_int_eq(bus_register(&b, 0x1000, UINT64_MAX, rec_handler, &a, 0, "a"), -EINVAL);
+	ck_assert_int_eq(bus_register(&b, 0x100, 0x10, NULL, &a, 0, "a"), -EINVAL);
 	ck_assert_uint_eq(b.nr, 0);
 
 	/* Accesses of length 0 or wrapping the address space never reach a handler. */
-	ck_assert_int_eq(bus_register(&b, 0, 0x1000, rec_handler, &a, "a"), 0);
+	ck_assert_int_eq(bus_register(&b, 0, 0x1000, rec_handler, &a, 0, "a"), 0);
 	ck_assert_int_eq(bus_access(&b, 0x10, &v, 0, false), -EINVAL);
 	ck_assert_int_eq(bus_access(&b, UINT64_MAX, &v, 2, false), -EINVAL);
 	ck_assert_uint_eq(a.calls, 0);
@@ -141,8 +146,8 @@ START_TEST(range_ending_at_top_of_address_space)
 	int ret;
 
 	ck_assert_int_eq(bus_init(&b, "mmio"), 0);
-	ck_assert_int_eq(bus_register(&b, 0x1000, 0x100, rec_handler, &low, "low"), 0);
-	ret = bus_register(&b, UINT64_MAX - 0xff, 0x100, rec_handler, &top, "top");
+	ck_assert_int_eq(bus_register(&b, 0x1000, 0x100, rec_handler, &low, 0, "low"), 0);
+	ret = bus_register(&b, UINT64_MAX - 0xff, 0x100, rec_handler, &top, 0, "top");
 	ck_assert(ret == 0 || ret == -EINVAL);
 	ck_assert_int_eq(bus_lookup(&b, 0x1000, &r), 0);
 	ck_assert_ptr_eq(r.ctx, &low);
@@ -155,7 +160,7 @@ START_TEST(range_ending_at_top_of_address_space)
 		ck_assert_uint_eq(v, 2);
 		/* and it still takes part in the overlap check */
 		ck_assert_int_eq(
-			bus_register(&b, UINT64_MAX - 0x1ff, 0x101, rec_handler, &low, "x"),
+			bus_register(&b, UINT64_MAX - 0x1ff, 0x101, rec_handler, &low, 0, "x"),
 			-EEXIST);
 	}
 	bus_destroy(&b);
@@ -169,8 +174,8 @@ START_TEST(lookup_at_range_ends)
 	struct bus b;
 
 	ck_assert_int_eq(bus_init(&b, "io"), 0);
-	ck_assert_int_eq(bus_register(&b, 0x3f8, 8, rec_handler, &a, "com1"), 0);
-	ck_assert_int_eq(bus_register(&b, 0x400, 4, rec_handler, &c, "next"), 0);
+	ck_assert_int_eq(bus_register(&b, 0x3f8, 8, rec_handler, &a, 0, "com1"), 0);
+	ck_assert_int_eq(bus_register(&b, 0x400, 4, rec_handler, &c, 0, "next"), 0);
 	ck_assert_int_eq(bus_lookup(&b, 0x3f7, &r), -ENOENT);
 	ck_assert_int_eq(bus_lookup(&b, 0x3f8, &r), 0);
 	ck_assert_uint_eq(r.base, 0x3f8);
@@ -197,8 +202,8 @@ START_TEST(access_straddling_a_range_end)
 	uint32_t v = 0;
 
 	ck_assert_int_eq(bus_init(&b, "mmio"), 0);
-	ck_assert_int_eq(bus_register(&b, 0x1000, 0x10, rec_handler, &a, "a"), 0);
-	ck_assert_int_eq(bus_register(&b, 0x1010, 0x10, rec_handler, &c, "c"), 0);
+	ck_assert_int_eq(bus_register(&b, 0x1000, 0x10, rec_handler, &a, 0, "a"), 0);
+	ck_assert_int_eq(bus_register(&b, 0x1010, 0x10, rec_handler, &c, 0, "c"), 0);
 	/* Fits exactly at the end of a. */
 	ck_assert_int_eq(bus_access(&b, 0x100c, &v, 4, false), 0);
 	/* Crosses from a into its neighbour c: neither gets a partial access. */
@@ -221,7 +226,7 @@ START_TEST(dispatch_offset_and_data)
 	uint16_t w = 0;
 
 	ck_assert_int_eq(bus_init(&b, "mmio"), 0);
-	ck_assert_int_eq(bus_register(&b, 0xd0000000, 0x1000, rec_handler, &a, "bar"), 0);
+	ck_assert_int_eq(bus_register(&b, 0xd0000000, 0x1000, rec_handler, &a, 0, "bar"), 0);
 	ck_assert_int_eq(bus_access(&b, 0xd0000ff0, &v, 2, true), 0);
 	ck_assert_uint_eq(a.off, 0xff0);
 	ck_assert_uint_eq(a.len, 2);
@@ -235,6 +240,26 @@ START_TEST(dispatch_offset_and_data)
 }
 END_TEST
 
+/* Each range hands its handler the region number it was registered with. */
+START_TEST(region_reaches_the_handler)
+{
+	struct rec a = {0};
+	struct bus b;
+	uint8_t v = 0;
+
+	ck_assert_int_eq(bus_init(&b, "io"), 0);
+	ck_assert_int_eq(bus_register(&b, 0x60, 1, rec_handler, &a, 0, "kbd-data"), 0);
+	ck_assert_int_eq(bus_register(&b, 0x64, 1, rec_handler, &a, 1, "kbd-cmd"), 0);
+	ck_assert_int_eq(bus_access(&b, 0x64, &v, 1, true), 0);
+	ck_assert_uint_eq(a.region, 1);
+	ck_assert_uint_eq(a.off, 0);
+	ck_assert_int_eq(bus_access(&b, 0x60, &v, 1, true), 0);
+	ck_assert_uint_eq(a.region, 0);
+	ck_assert_uint_eq(a.calls, 2);
+	bus_destroy(&b);
+}
+END_TEST
+
 /* The handler's own return value reaches the caller. */
 START_TEST(handler_error_is_returned)
 {
@@ -242,7 +267,7 @@ START_TEST(handler_error_is_returned)
 	uint8_t v = 0;
 
 	ck_assert_int_eq(bus_init(&b, "io"), 0);
-	ck_assert_int_eq(bus_register(&b, 0x60, 1, other_handler, NULL, "e"), 0);
+	ck_assert_int_eq(bus_register(&b, 0x60, 1, other_handler, NULL, 0, "e"), 0);
 	ck_assert_int_eq(bus_access(&b, 0x60, &v, 1, false), -EIO);
 	bus_destroy(&b);
 }
@@ -265,7 +290,8 @@ START_TEST(many_ranges_sorted_insert)
 
 		recs[i].rval = i;
 		ck_assert_int_eq(
-			bus_register(&b, 0x10000 + i * 0x100, 0x80, rec_handler, &recs[i], "r"), 0);
+			bus_register(&b, 0x10000 + i * 0x100, 0x80, rec_handler, &recs[i], 0, "r"),
+			0);
 	}
 	ck_assert_uint_eq(b.nr, MANY);
 	for (unsigned i = 1; i < b.nr; i++)
@@ -299,7 +325,8 @@ struct mover {
 	int reg_ret, unreg_ret;
 };
 
-static int mover_handler(void *ctx, uint64_t off, void *data, uint32_t len, bool is_write)
+static int mover_handler(void *ctx, unsigned region, uint64_t off, void *data, uint32_t len,
+			 bool is_write)
 {
 	struct mover *m = ctx;
 	struct bus_range r;
@@ -307,7 +334,7 @@ static int mover_handler(void *ctx, uint64_t off, void *data, uint32_t len, bool
 	m->calls++;
 	m->unreg_ret = bus_unregister(m->b, m->base, m);
 	m->base += 0x1000;
-	m->reg_ret = bus_register(m->b, m->base, 0x100, mover_handler, m, "mover");
+	m->reg_ret = bus_register(m->b, m->base, 0x100, mover_handler, m, 0, "mover");
 	/* and a read-side lookup, as a nested dispatch would do */
 	(void)bus_lookup(m->b, m->base, &r);
 	return 0;
@@ -320,7 +347,7 @@ START_TEST(handler_may_change_the_bus)
 	uint32_t v = 0;
 
 	ck_assert_int_eq(bus_init(&b, "mmio"), 0);
-	ck_assert_int_eq(bus_register(&b, 0x1000, 0x100, mover_handler, &m, "mover"), 0);
+	ck_assert_int_eq(bus_register(&b, 0x1000, 0x100, mover_handler, &m, 0, "mover"), 0);
 	ck_assert_int_eq(bus_access(&b, 0x1000, &v, 4, true), 0);
 	ck_assert_uint_eq(m.calls, 1);
 	ck_assert_int_eq(m.unreg_ret, 0);
@@ -340,6 +367,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("core"), *bugs;
 
 	tcase_add_test(tc, register_dispatch_unregister);
+	tcase_add_test(tc, region_reaches_the_handler);
 	tcase_add_test(tc, overlaps_refused_touching_allowed);
 	tcase_add_test(tc, empty_and_wrapping_ranges_refused);
 	tcase_add_test(tc, lookup_at_range_ends);
