@@ -181,37 +181,36 @@ static void do_pfns(struct balloon *b, unsigned queue, const struct virtq_chain 
 /* Lock held. A queue the device can no longer trust: stop using it until reset. */
 static void broken(struct balloon *b, unsigned queue)
 {
+	if (!b->q[queue])
+		return; /* already */
 	b->q[queue] = NULL;
 	virtio_irq_needs_reset(b->irq);
 }
 
-/* Lock held. Serves inflateq or deflateq; returns whether the driver wants an interrupt. */
-static bool process_pfns(struct balloon *b, unsigned queue)
-{
-	struct virtq *q = b->q[queue];
-	bool irq = false;
-	int ret;
+/* A queue being served (virtq_serve's context). */
+struct serving {
+	struct balloon *b;
+	unsigned queue;
+	struct waiter_list *answered; /* statsq: the waiters this round answers... */
+	char *reply;		      /* ...and their reply */
+	bool irq;		      /* statsq: a push of the device's own wants an interrupt */
+};
 
-	virtq_disable_notify(q);
-	do {
-		while ((ret = virtq_pop(q, &b->chain)) != -ENOENT) {
-			if (ret == -EIO)
-				goto broken;
-			/* -EBADMSG: the queue already logged why; the request completes empty. */
-			if (ret == 0 && b->chain.nr_in)
-				report_malformed(b, queue, b->chain.head, "device-writable buffer");
-			else if (ret == 0)
-				do_pfns(b, queue, &b->chain);
-			if (virtq_push(q, b->chain.head, 0) < 0)
-				goto broken;
-			irq |= virtq_should_notify(q);
-		}
-	} while (virtq_enable_notify(q));
-	return irq;
-broken:
-	broken(b, queue);
-	return irq;
+/* Lock held. One chain of inflateq or deflateq. */
+static enum virtq_verdict serve_pfns(void *ctx, struct virtq_chain *c, int status,
+				     uint32_t *written)
+{
+	struct serving *sv = ctx;
+
+	/* -EBADMSG: the queue already logged why; the request completes empty. */
+	if (status == 0 && c->nr_in)
+		report_malformed(sv->b, sv->queue, c->head, "device-writable buffer");
+	else if (status == 0)
+		do_pfns(sv->b, sv->queue, c);
+	return VIRTQ_PUSH;
 }
+
+static const struct virtq_server pfn_server = {.serve = serve_pfns};
 
 /* Reads the whole entries of a stats buffer (later duplicates win, unknown tags ignored). */
 static void parse_stats(const struct virtq_chain *c, struct stats *st)
@@ -294,53 +293,41 @@ static bool request_stats(struct balloon *b)
 }
 
 /*
- * Lock held. Takes the driver's stats buffers; when one answers a request, moves the
- * waiters to *answered and formats their reply. Returns whether to interrupt the driver.
+ * Lock held. One chain of the statsq: the driver's stats buffer. When it answers a request,
+ * the waiters move to sv->answered with their reply formatted.
  */
-static bool process_stats(struct balloon *b, struct waiter_list *answered, char *reply)
+static enum virtq_verdict serve_stats(void *ctx, struct virtq_chain *c, int status,
+				      uint32_t *written)
 {
-	struct virtq *q = b->q[Q_STATS];
+	struct serving *sv = ctx;
+	struct balloon *b = sv->b;
 	struct stats st;
-	bool irq = false;
-	int ret;
 
-	virtq_disable_notify(q);
-	do {
-		while ((ret = virtq_pop(q, &b->chain)) != -ENOENT) {
-			if (ret == -EIO)
-				goto broken;
-			if (ret == -EBADMSG || b->stats == STATS_HELD) {
-				/* The driver has one stats buffer: another one is a bug. */
-				if (ret == 0)
-					report_malformed(b, Q_STATS, b->chain.head,
-							 "a second stats buffer");
-				if (virtq_push(q, b->chain.head, 0) < 0)
-					goto broken;
-				irq |= virtq_should_notify(q);
-				continue;
-			}
-			if (b->stats == STATS_REQUESTED && !STAILQ_EMPTY(&b->waiting)) {
-				parse_stats(&b->chain, &st);
-				format_stats(b, &st, reply, REPLY_MAX);
-				STAILQ_CONCAT(answered, &b->waiting);
-				if (b->timer)
-					event_del(b->timer);
-			}
-			b->stats_head = b->chain.head;
-			b->stats = STATS_HELD;
-			/* The driver's first buffer carries stale stats: ask for fresh ones. */
-			if (!STAILQ_EMPTY(&b->waiting)) {
-				irq |= request_stats(b);
-				if (!b->q[Q_STATS])
-					return irq;
-			}
-		}
-	} while (virtq_enable_notify(q));
-	return irq;
-broken:
-	broken(b, Q_STATS);
-	return irq;
+	if (status == -EBADMSG || b->stats == STATS_HELD) {
+		/* The driver has one stats buffer: another one is a bug. */
+		if (status == 0)
+			report_malformed(b, Q_STATS, c->head, "a second stats buffer");
+		return VIRTQ_PUSH;
+	}
+	if (b->stats == STATS_REQUESTED && !STAILQ_EMPTY(&b->waiting)) {
+		parse_stats(c, &st);
+		format_stats(b, &st, sv->reply, REPLY_MAX);
+		STAILQ_CONCAT(sv->answered, &b->waiting);
+		if (b->timer)
+			event_del(b->timer);
+	}
+	b->stats_head = c->head;
+	b->stats = STATS_HELD;
+	/* The driver's first buffer carries stale stats: ask for fresh ones. */
+	if (!STAILQ_EMPTY(&b->waiting)) {
+		sv->irq |= request_stats(b);
+		if (!b->q[Q_STATS])
+			return VIRTQ_BROKEN;
+	}
+	return VIRTQ_HOLD;
 }
+
+static const struct virtq_server stats_server = {.serve = serve_stats};
 
 static void balloon_notify(void *dev, unsigned queue)
 {
@@ -349,10 +336,14 @@ static void balloon_notify(void *dev, unsigned queue)
 	char reply[REPLY_MAX];
 	bool irq = false;
 
+	struct serving sv = {.b = b, .queue = queue, .answered = &answered, .reply = reply};
+
 	pthread_mutex_lock(&b->lock);
-	if (queue < NR_QUEUES && b->q[queue])
-		irq = queue == Q_STATS ? process_stats(b, &answered, reply)
-				       : process_pfns(b, queue);
+	if (queue < NR_QUEUES && b->q[queue] &&
+	    virtq_serve(b->q[queue], &b->chain, queue == Q_STATS ? &stats_server : &pfn_server, &sv,
+			&irq) < 0)
+		broken(b, queue);
+	irq |= sv.irq;
 	/* Raised under the lock so that a reset cannot slip in between and see it late. */
 	if (irq && b->irq)
 		virtio_irq_queue(b->irq, queue);

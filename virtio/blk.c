@@ -312,57 +312,70 @@ static void signal_used(struct blk *b)
 		virtio_irq_queue(b->q_irq, 0);
 }
 
+/* One call of process: the interrupt moderation's state. */
+struct batch {
+	struct blk *b;
+	uint64_t last;	  /* when the driver was last considered for an interrupt */
+	bool served;	  /* a chain was given back since the last between() */
+	bool unsignalled; /* ... and the driver was not considered for it */
+};
+
+static enum virtq_verdict serve_chain(void *ctx, struct virtq_chain *c, int status,
+				      uint32_t *written)
+{
+	struct batch *bt = ctx;
+
+	bt->served = true;
+	/* -EBADMSG: the queue logged why; the chain completes empty. */
+	if (status == 0)
+		*written = handle(bt->b, c);
+	return VIRTQ_PUSH;
+}
+
 /*
- * Worker. Serves every available request; stops early when asked to. Each completion is
- * published at once, but interrupts are moderated: while a batch runs the driver is
- * considered for one at most every IRQ_INTERVAL_NS, and always when the batch ends. One
- * interrupt per completion made a driver thread sharing this CPU preempt the worker for
- * every request (a deep queue ran at a third of the speed); one per batch made a driver
- * on another CPU wait for the whole batch instead of refilling the ring meanwhile. A
- * completion waits at most the interval plus the request served after it.
+ * Each completion is published at once, but interrupts are moderated: while a batch runs
+ * the driver is considered for one at most every IRQ_INTERVAL_NS, and always when the batch
+ * ends. One interrupt per completion made a driver thread sharing this CPU preempt the
+ * worker for every request (a deep queue ran at a third of the speed); one per batch made a
+ * driver on another CPU wait for the whole batch instead of refilling the ring meanwhile. A
+ * completion waits at most the interval plus the request served after it. Stops early when
+ * the device is asked to.
  */
+static bool between(void *ctx, bool idle)
+{
+	struct batch *bt = ctx;
+	bool stop = __atomic_load_n(&bt->b->stop, __ATOMIC_RELAXED);
+	uint64_t t;
+
+	if (bt->served) {
+		bt->served = false;
+		t = now_ns();
+		bt->unsignalled = t - bt->last < IRQ_INTERVAL_NS;
+		if (!bt->unsignalled) {
+			signal_used(bt->b);
+			bt->last = t;
+		}
+	}
+	/* Before sleeping (or stopping): nothing finished may stay unannounced. */
+	if ((idle || stop) && bt->unsignalled) {
+		signal_used(bt->b);
+		bt->last = now_ns();
+		bt->unsignalled = false;
+	}
+	return !stop;
+}
+
+static const struct virtq_server blk_server = {.serve = serve_chain, .between = between};
+
+/* Worker. Serves every available request. */
 static void process(struct blk *b)
 {
-	struct virtq *q = b->q;
-	uint64_t last = 0, t;
-	bool unsignalled = false;
-	int ret;
+	struct batch bt = {.b = b};
 
-	virtq_disable_notify(q);
-	do {
-		while (!__atomic_load_n(&b->stop, __ATOMIC_RELAXED)) {
-			uint32_t written = 0;
-
-			ret = virtq_pop(q, &b->chain);
-			if (ret == -ENOENT)
-				break;
-			if (ret == -EIO)
-				goto broken;
-			/* -EBADMSG: the queue logged why; the chain completes empty. */
-			if (ret == 0)
-				written = handle(b, &b->chain);
-			if (virtq_push(q, b->chain.head, written) < 0)
-				goto broken;
-			t = now_ns();
-			unsignalled = t - last < IRQ_INTERVAL_NS;
-			if (!unsignalled) {
-				signal_used(b);
-				last = t;
-			}
-		}
-		/* Before sleeping (or stopping): nothing finished may stay unannounced. */
-		if (unsignalled) {
-			signal_used(b);
-			last = now_ns();
-		}
-		unsignalled = false;
-		if (__atomic_load_n(&b->stop, __ATOMIC_RELAXED))
-			return;
-	} while (virtq_enable_notify(q));
-	return;
-broken:
-	b->broken = true;
-	virtio_irq_needs_reset(b->q_irq);
+	if (virtq_serve(b->q, &b->chain, &blk_server, &bt, NULL) < 0) {
+		b->broken = true;
+		virtio_irq_needs_reset(b->q_irq);
+	}
 }
 
 /*

@@ -382,3 +382,39 @@ bool virtq_enable_notify(struct virtq *q)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return avail_pending(q) != 0;
 }
+
+int virtq_serve(struct virtq *q, struct virtq_chain *c, const struct virtq_server *s, void *ctx,
+		bool *notify)
+{
+	int ret;
+
+	virtq_disable_notify(q);
+	do {
+		for (;;) {
+			uint32_t written = 0;
+
+			if (s->between && !s->between(ctx, false))
+				return 0;
+			ret = virtq_pop(q, c);
+			if (ret == -ENOENT)
+				break;
+			if (ret == -EIO)
+				return -EIO;
+			switch (s->serve(ctx, c, ret, &written)) {
+			case VIRTQ_HOLD:
+				continue;
+			case VIRTQ_BROKEN:
+				return -EIO;
+			case VIRTQ_PUSH:
+				break;
+			}
+			if (virtq_push(q, c->head, written) < 0)
+				return -EIO;
+			if (!s->between && virtq_should_notify(q))
+				*notify = true;
+		}
+		if (s->between && !s->between(ctx, true))
+			return 0;
+	} while (virtq_enable_notify(q));
+	return 0;
+}

@@ -117,6 +117,40 @@ bool virtq_should_notify(struct virtq *q);
 void virtq_disable_notify(struct virtq *q);
 bool virtq_enable_notify(struct virtq *q);
 
+/* What virtq_serve does with a chain once the device has looked at it. */
+enum virtq_verdict {
+	VIRTQ_PUSH,   /* give it back now, with the bytes written into it */
+	VIRTQ_HOLD,   /* the device keeps it and gives it back itself later */
+	VIRTQ_BROKEN, /* the device found the queue broken (a push of its own failed): stop */
+};
+
+/* A device's part of the service loop (virtq_serve). */
+struct virtq_server {
+	/*
+	 * One chain. status is 0 (c describes it) or -EBADMSG (it broke a rule: only c->head is
+	 * valid and the queue has logged why; give it back empty). *written starts at 0.
+	 */
+	enum virtq_verdict (*serve)(void *ctx, struct virtq_chain *c, int status,
+				    uint32_t *written);
+	/*
+	 * Optional, for a device that decides itself when to interrupt the driver (it calls
+	 * virtq_should_notify then): called before each chain is taken and, with idle set, when
+	 * the ring is empty, just before notifications are enabled again. Returning false stops
+	 * serving at once. Without it, virtq_serve collects virtq_should_notify itself.
+	 */
+	bool (*between)(void *ctx, bool idle);
+};
+
+/*
+ * The service loop of a device: serves every available chain, with available-buffer
+ * notifications suppressed meanwhile (virtq_disable_notify / virtq_enable_notify), giving
+ * each back as s->serve says; c is the device's chain storage. *notify is set when the driver
+ * wants an interrupt for what was pushed (not used with s->between: may be NULL). Returns 0, or
+ * -EIO when the queue is broken: stop using it until reset (and ask for one, NEEDS_RESET).
+ */
+int virtq_serve(struct virtq *q, struct virtq_chain *c, const struct virtq_server *s, void *ctx,
+		bool *notify) MUST_CHECK;
+
 /* vring_need_event() of the spec: does moving an index from old to new cross event? */
 static inline bool virtq_need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 {

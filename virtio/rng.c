@@ -70,36 +70,21 @@ static void report_malformed(struct rng *r, uint16_t head)
 		 head, (unsigned long long)r->nr_malformed);
 }
 
-/* Lock held. Serves every available request; returns whether the driver wants an interrupt. */
-static bool process(struct rng *r)
+/* Lock held. One request: fill its writable buffers. */
+static enum virtq_verdict serve_chain(void *ctx, struct virtq_chain *c, int status,
+				      uint32_t *written)
 {
-	struct virtq *q = r->q;
-	bool irq = false;
-	int ret;
+	struct rng *r = ctx;
 
-	virtq_disable_notify(q);
-	do {
-		while ((ret = virtq_pop(q, &r->chain)) != -ENOENT) {
-			uint32_t written = 0;
-
-			if (ret == -EIO)
-				goto broken;
-			if (ret == 0 && !r->chain.nr_out && r->chain.in_bytes)
-				written = serve(r, &r->chain);
-			else if (ret == 0)
-				report_malformed(r, r->chain.head);
-			/* -EBADMSG: the queue already logged why; the request completes empty. */
-			if (virtq_push(q, r->chain.head, written) < 0)
-				goto broken;
-			irq |= virtq_should_notify(q);
-		}
-	} while (virtq_enable_notify(q));
-	return irq;
-broken:
-	r->q = NULL;
-	virtio_irq_needs_reset(r->irq);
-	return irq;
+	/* -EBADMSG: the queue already logged why; the request completes empty. */
+	if (status == 0 && !c->nr_out && c->in_bytes)
+		*written = serve(r, c);
+	else if (status == 0)
+		report_malformed(r, c->head);
+	return VIRTQ_PUSH;
 }
+
+static const struct virtq_server rng_server = {.serve = serve_chain};
 
 static int rng_activate(void *dev, const struct virtio_activate *a)
 {
@@ -115,10 +100,15 @@ static int rng_activate(void *dev, const struct virtio_activate *a)
 static void rng_notify(void *dev, unsigned queue)
 {
 	struct rng *r = dev;
+	bool irq = false;
 
 	pthread_mutex_lock(&r->lock);
+	if (r->q && queue == 0 && virtq_serve(r->q, &r->chain, &rng_server, r, &irq) < 0) {
+		r->q = NULL;
+		virtio_irq_needs_reset(r->irq);
+	}
 	/* Raised under the lock so that a reset cannot slip in between and see it late. */
-	if (r->q && queue == 0 && process(r))
+	if (irq)
 		virtio_irq_queue(r->irq, 0);
 	pthread_mutex_unlock(&r->lock);
 }

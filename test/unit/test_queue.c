@@ -906,6 +906,87 @@ START_TEST(test_kick_suppression_flags)
 }
 END_TEST
 
+/* A device's service loop: what it says about each chain is what happens to that chain. */
+struct served {
+	unsigned calls, betweens, idles;
+	enum virtq_verdict verdict[8]; /* per call, in order */
+	int status[8];
+	unsigned stop_after; /* between() says stop after this many calls (0: never) */
+};
+
+static enum virtq_verdict serve_rec(void *ctx, struct virtq_chain *c, int status, uint32_t *written)
+{
+	struct served *s = ctx;
+	unsigned i = s->calls++;
+
+	ck_assert_uint_lt(i, ARRAY_SIZE(s->verdict));
+	s->status[i] = status;
+	*written = 3;
+	return s->verdict[i];
+}
+
+static bool between_rec(void *ctx, bool idle)
+{
+	struct served *s = ctx;
+
+	s->betweens++;
+	s->idles += idle;
+	return !s->stop_after || s->betweens < s->stop_after;
+}
+
+START_TEST(test_serve_loop)
+{
+	const struct virtq_server plain = {.serve = serve_rec};
+	const struct virtq_server own = {.serve = serve_rec, .between = between_rec};
+	struct served s = {.verdict = {VIRTQ_PUSH, VIRTQ_HOLD, VIRTQ_PUSH}};
+	uint16_t h[4], id;
+	uint32_t len;
+	struct env e;
+	uint64_t buf;
+	bool irq = false;
+
+	env_setup(&e, 8, false, false);
+	buf = alloc(&e, 8);
+	const struct virtq_buf b[] = {{buf, 8, true}};
+
+	/* Pushed chains go back with the length serve gave; a held one stays with the device. */
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert_int_eq(virtq_driver_add(&e.drv, b, 1, &h[i]), 0);
+	ck_assert_int_eq(virtq_serve(&e.q, &e.c, &plain, &s, &irq), 0);
+	ck_assert_uint_eq(s.calls, 3);
+	ck_assert(irq);
+	ck_assert_int_eq(virtq_driver_get_used(&e.drv, &id, &len), 0);
+	ck_assert_uint_eq(id, h[0]);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_int_eq(virtq_driver_get_used(&e.drv, &id, &len), 0);
+	ck_assert_uint_eq(id, h[2]);
+	ck_assert_int_ne(virtq_driver_get_used(&e.drv, &id, &len), 0);
+	/* Notifications are on again once the ring is empty. */
+	ck_assert_int_eq(virtq_driver_add(&e.drv, b, 1, &h[3]), 0);
+	ck_assert(virtq_driver_kick(&e.drv));
+
+	/* With between(): no interrupt decision, and it may stop the loop between chains. */
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 2;
+	ck_assert_int_eq(virtq_serve(&e.q, &e.c, &own, &s, NULL), 0);
+	ck_assert_uint_eq(s.calls, 1);
+	ck_assert_uint_eq(s.idles, 0);
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(virtq_driver_add(&e.drv, b, 1, &h[3]), 0);
+	ck_assert_int_eq(virtq_serve(&e.q, &e.c, &own, &s, NULL), 0);
+	ck_assert_uint_eq(s.calls, 1);
+	ck_assert_uint_eq(s.idles, 1);
+
+	/* The device finding the queue broken stops the loop with -EIO. */
+	memset(&s, 0, sizeof(s));
+	s.verdict[0] = VIRTQ_BROKEN;
+	ck_assert_int_eq(virtq_driver_add(&e.drv, b, 1, &h[3]), 0);
+	ck_assert_int_eq(virtq_serve(&e.q, &e.c, &plain, &s, &irq), -EIO);
+	ck_assert_uint_eq(s.calls, 1);
+	env_teardown(&e);
+}
+END_TEST
+
 /* With EVENT_IDX the device suppresses kicks through avail_event. */
 START_TEST(test_kick_suppression_event_idx)
 {
@@ -1017,6 +1098,7 @@ static Suite *queue_suite(void)
 	tcase_add_test(tc, test_kick_suppression_flags);
 	tcase_add_test(tc, test_kick_suppression_event_idx);
 	tcase_add_test(tc, test_kick_event_idx_wrap);
+	tcase_add_test(tc, test_serve_loop);
 	suite_add_tcase(s, tc);
 	return s;
 }
