@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 
 static int xioctl(int fd, unsigned long req, void *arg)
 {
@@ -224,15 +225,98 @@ int kvm_signal_msi(struct kvm *k, uint64_t addr, uint32_t data)
 	return r < 0 ? r : 0;
 }
 
-int kvm_create_vcpu(struct kvm *k, unsigned id, int *fd)
+int kvm_create_vcpu(struct kvm *k, unsigned id, int *fd, struct kvm_run **run)
 {
+	void *m;
 	int r;
 
+	*run = NULL;
 	do {
 		r = ioctl(k->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	} while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;
 	*fd = r;
+	m = mmap(NULL, (size_t)k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	*run = m;
 	return 0;
+}
+
+void kvm_destroy_vcpu(const struct kvm *k, int *fd, struct kvm_run **run)
+{
+	if (*run)
+		munmap(*run, (size_t)k->run_size);
+	*run = NULL;
+	close_fd(fd);
+}
+
+/* A vCPU configuration ioctl: 0 or -errno. */
+static int vcpu_ioctl(int fd, unsigned long req, void *arg)
+{
+	int r = xioctl(fd, req, arg);
+
+	return r < 0 ? r : 0;
+}
+
+int kvm_vcpu_run(int fd)
+{
+	/* No retry on EINTR: a kick interrupts KVM_RUN on purpose. */
+	return ioctl(fd, KVM_RUN, 0) < 0 ? -errno : 0;
+}
+
+int kvm_vcpu_get_regs(int fd, struct kvm_regs *r)
+{
+	return vcpu_ioctl(fd, KVM_GET_REGS, r);
+}
+
+int kvm_vcpu_set_regs(int fd, const struct kvm_regs *r)
+{
+	return vcpu_ioctl(fd, KVM_SET_REGS, (void *)r);
+}
+
+int kvm_vcpu_get_sregs(int fd, struct kvm_sregs *s)
+{
+	return vcpu_ioctl(fd, KVM_GET_SREGS, s);
+}
+
+int kvm_vcpu_set_sregs(int fd, const struct kvm_sregs *s)
+{
+	return vcpu_ioctl(fd, KVM_SET_SREGS, (void *)s);
+}
+
+int kvm_vcpu_set_fpu(int fd, const struct kvm_fpu *f)
+{
+	return vcpu_ioctl(fd, KVM_SET_FPU, (void *)f);
+}
+
+int kvm_vcpu_get_lapic(int fd, struct kvm_lapic_state *s)
+{
+	return vcpu_ioctl(fd, KVM_GET_LAPIC, s);
+}
+
+int kvm_vcpu_set_lapic(int fd, const struct kvm_lapic_state *s)
+{
+	return vcpu_ioctl(fd, KVM_SET_LAPIC, (void *)s);
+}
+
+int kvm_vcpu_set_cpuid(int fd, const struct kvm_cpuid2 *c)
+{
+	return vcpu_ioctl(fd, KVM_SET_CPUID2, (void *)c);
+}
+
+int kvm_vcpu_set_msr(int fd, uint32_t index, uint64_t value)
+{
+	/* struct kvm_msrs ends in a flexible array: lay out one entry after it by hand. */
+	uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8] = {0};
+	struct kvm_msrs *m = (struct kvm_msrs *)buf;
+	int r;
+
+	m->nmsrs = 1;
+	m->entries[0] = (struct kvm_msr_entry){.index = index, .data = value};
+	r = xioctl(fd, KVM_SET_MSRS, m);
+	if (r < 0)
+		return r;
+	return r == 1 ? 0 : -EPERM;
 }

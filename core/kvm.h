@@ -38,6 +38,23 @@ int kvm_ioeventfd(struct kvm *k, int fd, uint64_t addr, uint32_t len, bool pio, 
 int kvm_set_gsi_routing(struct kvm *k, const struct kvm_irq_routing_entry *e, unsigned nr);
 int kvm_signal_msi(struct kvm *k, uint64_t addr, uint32_t data);
 
-int kvm_create_vcpu(struct kvm *k, unsigned id, int *fd) MUST_CHECK;
+/*
+ * A vCPU: its fd and its shared struct kvm_run (k->run_size bytes), released with
+ * kvm_destroy_vcpu (which takes the values kvm_create_vcpu left on failure too).
+ */
+int kvm_create_vcpu(struct kvm *k, unsigned id, int *fd, struct kvm_run **run) MUST_CHECK;
+void kvm_destroy_vcpu(const struct kvm *k, int *fd, struct kvm_run **run);
+/* One KVM_RUN: 0 after an exit to handle, -EINTR/-EAGAIN when kicked, other -errno. */
+int kvm_vcpu_run(int fd);
+int kvm_vcpu_get_regs(int fd, struct kvm_regs *r) MUST_CHECK;
+int kvm_vcpu_set_regs(int fd, const struct kvm_regs *r) MUST_CHECK;
+int kvm_vcpu_get_sregs(int fd, struct kvm_sregs *s) MUST_CHECK;
+int kvm_vcpu_set_sregs(int fd, const struct kvm_sregs *s) MUST_CHECK;
+int kvm_vcpu_set_fpu(int fd, const struct kvm_fpu *f) MUST_CHECK;
+int kvm_vcpu_get_lapic(int fd, struct kvm_lapic_state *s) MUST_CHECK;
+int kvm_vcpu_set_lapic(int fd, const struct kvm_lapic_state *s) MUST_CHECK;
+int kvm_vcpu_set_cpuid(int fd, const struct kvm_cpuid2 *c) MUST_CHECK;
+/* Sets one MSR: -EPERM when KVM refuses it. */
+int kvm_vcpu_set_msr(int fd, uint32_t index, uint64_t value) MUST_CHECK;
 
 #endif

@@ -7,8 +7,6 @@
 #include "core/log.h"
 #include "core/vm.h"
 
-#include <sys/ioctl.h>
-
 #define MSR_IA32_SYSENTER_CS  0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
 #define MSR_IA32_SYSENTER_EIP 0x176
@@ -44,22 +42,6 @@ static const struct {
 	{MSR_MTRR_DEF_TYPE, MTRR_ENABLE | MTRR_TYPE_WB, false},
 };
 
-static int set_one(int fd, uint32_t index, uint64_t value)
-{
-	/* struct kvm_msrs ends in a flexible array: lay out one entry after it by hand. */
-	uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8] = {0};
-	struct kvm_msrs *m = (struct kvm_msrs *)buf;
-	int r;
-
-	m->nmsrs = 1;
-	m->entries[0] = (struct kvm_msr_entry){.index = index, .data = value};
-	r = ioctl(fd, KVM_SET_MSRS, m);
-
-	if (r < 0)
-		return -errno;
-	return r == 1 ? 0 : -EPERM;
-}
-
 int vcpu_msrs_setup(struct vcpu *v)
 {
 	for (unsigned i = 0; i < ARRAY_SIZE(boot_msrs); i++) {
@@ -72,7 +54,7 @@ int vcpu_msrs_setup(struct vcpu *v)
 				  v->id, boot_msrs[i].index);
 			continue;
 		}
-		r = set_one(v->fd, boot_msrs[i].index, boot_msrs[i].value);
+		r = kvm_vcpu_set_msr(v->fd, boot_msrs[i].index, boot_msrs[i].value);
 		if (r < 0)
 			log_debug(v->vm->log, "vcpu%u: KVM refused MSR 0x%x, skipped", v->id,
 				  boot_msrs[i].index);

@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 
 #define VCPU_KICK_SIGNAL (SIGRTMIN + 0)
 
@@ -43,16 +41,10 @@ int vcpu_create(struct vm *vm, unsigned id, struct vcpu **out)
 	v->vm = vm;
 	v->id = id;
 	v->fd = -1;
-	ret = kvm_create_vcpu(&vm->kvm, id, &v->fd);
+	ret = kvm_create_vcpu(&vm->kvm, id, &v->fd, &v->run);
 	if (ret < 0)
 		goto err;
 	v->run_size = (size_t)vm->kvm.run_size;
-	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
-	if (v->run == MAP_FAILED) {
-		ret = -errno;
-		v->run = NULL;
-		goto err;
-	}
 	*out = v;
 	return 0;
 err:
@@ -64,9 +56,10 @@ static int setup_lapic(struct vcpu *v)
 {
 	struct kvm_lapic_state s;
 	uint32_t lint0, lint1;
+	int ret = kvm_vcpu_get_lapic(v->fd, &s);
 
-	if (ioctl(v->fd, KVM_GET_LAPIC, &s) < 0)
-		return -errno;
+	if (ret < 0)
+		return ret;
 	memcpy(&lint0, &s.regs[APIC_LVT_LINT0], 4);
 	memcpy(&lint1, &s.regs[APIC_LVT_LINT1], 4);
 	/* The BSP takes the 8259's output on LINT0 (virtual wire mode) and NMIs on LINT1. */
@@ -74,18 +67,14 @@ static int setup_lapic(struct vcpu *v)
 	lint1 = (lint1 & ~0x700u) | (APIC_MODE_NMI << 8);
 	memcpy(&s.regs[APIC_LVT_LINT0], &lint0, 4);
 	memcpy(&s.regs[APIC_LVT_LINT1], &lint1, 4);
-	if (ioctl(v->fd, KVM_SET_LAPIC, &s) < 0)
-		return -errno;
-	return 0;
+	return kvm_vcpu_set_lapic(v->fd, &s);
 }
 
 static int setup_fpu(struct vcpu *v)
 {
 	struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
 
-	if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
-		return -errno;
-	return 0;
+	return kvm_vcpu_set_fpu(v->fd, &fpu);
 }
 
 int vcpu_configure(struct vcpu *v, const struct vcpu_boot *boot)
@@ -99,8 +88,8 @@ int vcpu_configure(struct vcpu *v, const struct vcpu_boot *boot)
 	ret = vcpu_cpuid_build(vm->kvm.supported_cpuid, v->id, vm->nr_vcpus, &cpuid);
 	if (ret < 0)
 		return ret;
-	if (ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0) {
-		ret = -errno;
+	ret = kvm_vcpu_set_cpuid(v->fd, cpuid);
+	if (ret < 0) {
 		free(cpuid);
 		log_err(vm->log, "vcpu%u: KVM_SET_CPUID2 failed: %s", v->id, strerror(-ret));
 		return ret;
@@ -119,24 +108,27 @@ int vcpu_configure(struct vcpu *v, const struct vcpu_boot *boot)
 	}
 	if (v->id != 0)
 		return 0; /* APs wait in KVM for the guest's INIT/SIPI */
-	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
-		return -errno;
-	ret = vcpu_boot_state(&vm->mem, boot, &regs, &sregs);
-	if (ret < 0)
-		return ret;
-	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
-		return -errno;
-	return 0;
+	ret = kvm_vcpu_get_sregs(v->fd, &sregs);
+	if (ret == 0)
+		ret = vcpu_boot_state(&vm->mem, boot, &regs, &sregs);
+	if (ret == 0)
+		ret = kvm_vcpu_set_sregs(v->fd, &sregs);
+	if (ret == 0)
+		ret = kvm_vcpu_set_regs(v->fd, &regs);
+	return ret;
 }
 
 void vcpu_dump_regs(struct vcpu *v, const char *why)
 {
-	struct kvm_regs r;
-	struct kvm_sregs s;
+	struct kvm_regs r = {0};
+	struct kvm_sregs s = {0};
 	const struct logger *lg = v->vm->log;
+	int ret = kvm_vcpu_get_regs(v->fd, &r);
 
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
-		log_err(lg, "vcpu%u: %s (registers unavailable: %s)", v->id, why, strerror(errno));
+	if (ret == 0)
+		ret = kvm_vcpu_get_sregs(v->fd, &s);
+	if (ret < 0) {
+		log_err(lg, "vcpu%u: %s (registers unavailable: %s)", v->id, why, strerror(-ret));
 		return;
 	}
 	log_err(lg, "vcpu%u: %s", v->id, why);
@@ -321,17 +313,19 @@ static void *vcpu_thread(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	for (;;) {
 		enum vm_exit_reason reason;
+		int ret;
 
 		if (wait_runnable(v))
 			break;
 		if (v->id == 0)
 			log_first_run(v);
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
+		ret = kvm_vcpu_run(v->fd);
+		if (ret < 0) {
+			if (ret == -EINTR || ret == -EAGAIN) {
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
 			}
-			log_err(vm->log, "vcpu%u: KVM_RUN failed: %s", v->id, strerror(errno));
+			log_err(vm->log, "vcpu%u: KVM_RUN failed: %s", v->id, strerror(-ret));
 			vm_request_exit(vm, VM_EXIT_CRASH);
 			break;
 		}
@@ -374,8 +368,6 @@ void vcpu_destroy(struct vcpu *v)
 {
 	if (!v)
 		return;
-	if (v->run)
-		munmap(v->run, v->run_size);
-	close_fd(&v->fd);
+	kvm_destroy_vcpu(&v->vm->kvm, &v->fd, &v->run);
 	free(v);
 }
