@@ -131,53 +131,27 @@ static int check_cpus(struct vm *vm)
 	return 0;
 }
 
-static int create_vcpus(struct vm *vm, const struct vcpu_boot *boot)
+/* The vCPU set, empty until the boot state is known; it owns their run state. */
+static int init_vcpus(struct vm *vm)
 {
-	unsigned n = vm->cfg->cpus;
+	struct vcpu_env env = {.kvm = &vm->kvm,
+			       .pio = &vm->pio,
+			       .mmio = &vm->mmio,
+			       .mem = &vm->mem,
+			       .log = vm->log,
+			       .ev = &vm->events,
+			       .start_time = vm->start_time};
 	int ret;
 
-	vm->vcpus = calloc(n, sizeof(struct vcpu *));
+	vm->vcpus = malloc(sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return -ENOMEM;
-	vm->nr_vcpus = n;
-	for (unsigned i = 0; i < n; i++) {
-		ret = vcpu_create(vm, i, &vm->vcpus[i]);
-		if (ret < 0) {
-			log_err(vm->log, "cannot create vcpu%u: %s", i, strerror(-ret));
-			return ret;
-		}
-		ret = vcpu_configure(vm->vcpus[i], boot);
-		if (ret < 0) {
-			log_err(vm->log, "cannot configure vcpu%u: %s", i, strerror(-ret));
-			return ret;
-		}
+	ret = vcpus_init(vm->vcpus, &env);
+	if (ret < 0) {
+		free(vm->vcpus);
+		vm->vcpus = NULL;
 	}
-	return 0;
-}
-
-/* Stops every vCPU: STOPPING, then kick each out of KVM_RUN and join it. */
-static void stop_vcpus(struct vm *vm)
-{
-	atomic_store(&vm->stopping, true);
-	pthread_mutex_lock(&vm->run_lock);
-	vm->state = VM_STOPPING;
-	pthread_cond_broadcast(&vm->run_cond);
-	pthread_mutex_unlock(&vm->run_lock);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i])
-			vcpu_kick(vm->vcpus[i]);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i])
-			vcpu_join(vm->vcpus[i]);
-}
-
-static void destroy_vcpus(struct vm *vm)
-{
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		vcpu_destroy(vm->vcpus[i]);
-	free(vm->vcpus);
-	vm->vcpus = NULL;
-	vm->nr_vcpus = 0;
+	return ret;
 }
 
 static int start_devices(struct vm *vm)
@@ -255,6 +229,8 @@ int run_vm(const struct vm_config *cfg, struct logger *lg, enum vm_exit_reason *
 	if (ret < 0)
 		goto out_free;
 	ret = check_cpus(vm);
+	if (ret == 0)
+		ret = init_vcpus(vm);
 	if (ret < 0)
 		goto out;
 	ret = setup_signals(&rc);
@@ -293,7 +269,7 @@ int run_vm(const struct vm_config *cfg, struct logger *lg, enum vm_exit_reason *
 		if (ret < 0)
 			goto out;
 	}
-	ret = create_vcpus(vm, &boot);
+	ret = vcpus_create(vm->vcpus, cfg->cpus, &boot);
 	if (ret < 0)
 		goto out;
 	ret = start_devices(vm);
@@ -301,14 +277,8 @@ int run_vm(const struct vm_config *cfg, struct logger *lg, enum vm_exit_reason *
 		goto out;
 	if (uses_stdin(cfg))
 		term_raw(&rc.term, STDIN_FILENO);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		ret = vcpu_start(vm->vcpus[i]);
-		if (ret < 0) {
-			log_err(lg, "cannot start vcpu%u: %s", i, strerror(-ret));
-			vm_request_exit(vm, VM_EXIT_CRASH);
-			break;
-		}
-	}
+	if (vcpus_start(vm->vcpus) < 0)
+		vm_request_exit(vm, VM_EXIT_CRASH);
 	if (atomic_load(&vm->exit_reason) == VM_EXIT_NONE)
 		event_base_dispatch(vm->eb);
 	*reason = (enum vm_exit_reason)atomic_load(&vm->exit_reason);
@@ -318,14 +288,16 @@ int run_vm(const struct vm_config *cfg, struct logger *lg, enum vm_exit_reason *
 out:
 	atomic_store(&vm->stopping, true);
 	if (vm->vcpus)
-		stop_vcpus(vm);
+		vcpus_stop(vm->vcpus);
 	sandbox_shutdown(vm);
 	stop_devices(vm);
 	if (vm->control)
 		control_server_destroy(vm->control);
 	vm->control = NULL;
 	term_restore(&rc.term);
-	destroy_vcpus(vm);
+	if (vm->vcpus)
+		vcpus_destroy(vm->vcpus);
+	free(vm->vcpus);
 	if (rc.sig_ev)
 		event_free(rc.sig_ev);
 	close_fd(&rc.sig_fd);

@@ -1,7 +1,6 @@
 #include "core/vm.h"
 #include "core/layout.h"
 #include "core/pci.h"
-#include "vcpu/vcpu.h"
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -54,9 +53,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct logger *log)
 	vm->exit_efd = -1;
 	vm->events = (struct vm_events){.request_exit = request_exit_cb, .ctx = vm};
 	clock_gettime(CLOCK_MONOTONIC, &vm->start_time);
-	pthread_mutex_init(&vm->run_lock, NULL);
-	pthread_cond_init(&vm->run_cond, NULL);
-	pthread_cond_init(&vm->park_cond, NULL);
 
 	ret = kvm_open(&vm->kvm, kvm_path);
 	if (ret < 0) {
@@ -102,40 +98,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct logger *log)
 err:
 	vm_destroy(vm);
 	return ret;
-}
-
-int vm_pause(struct vm *vm)
-{
-	struct timespec deadline;
-	unsigned running = 0;
-	int ret = 0;
-
-	pthread_mutex_lock(&vm->run_lock);
-	if (vm->state == VM_RUNNING)
-		vm->state = VM_PAUSED;
-	pthread_mutex_unlock(&vm->run_lock);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		if (vm->vcpus[i]->started)
-			running++;
-		vcpu_kick(vm->vcpus[i]);
-	}
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += 5;
-	pthread_mutex_lock(&vm->run_lock);
-	while (vm->state == VM_PAUSED && vm->nr_parked < running && ret == 0)
-		ret = -pthread_cond_timedwait(&vm->park_cond, &vm->run_lock, &deadline);
-	pthread_mutex_unlock(&vm->run_lock);
-	return ret;
-}
-
-void vm_resume(struct vm *vm)
-{
-	pthread_mutex_lock(&vm->run_lock);
-	if (vm->state == VM_PAUSED) {
-		vm->state = VM_RUNNING;
-		pthread_cond_broadcast(&vm->run_cond);
-	}
-	pthread_mutex_unlock(&vm->run_lock);
 }
 
 int vm_add_device(struct vm *vm, struct device *dev)

@@ -5,7 +5,6 @@
 #ifndef CROSVM_CORE_VM_H
 #define CROSVM_CORE_VM_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,17 +21,11 @@
 
 struct event_base;
 struct event;
-struct vcpu;
+struct vcpus;
 struct pci_root;
 struct control_server;
 
 #define VM_MAX_DEVICES 64
-
-enum vm_run_state {
-	VM_RUNNING = 0,
-	VM_PAUSED,
-	VM_STOPPING,
-};
 
 struct vm {
 	const struct vm_config *cfg;
@@ -50,15 +43,7 @@ struct vm {
 	struct event *exit_ev;
 	atomic_int exit_reason; /* enum vm_exit_reason; the first request wins */
 
-	/* vCPU run state (suspend/resume/stop), guarded by run_lock. */
-	pthread_mutex_t run_lock;
-	pthread_cond_t run_cond;  /* vCPUs wait here for the state to change */
-	pthread_cond_t park_cond; /* vm_pause waits here for vCPUs to park */
-	enum vm_run_state state;
-	unsigned nr_parked; /* vCPUs currently waiting while paused */
-
-	struct vcpu **vcpus;
-	unsigned nr_vcpus;
+	struct vcpus *vcpus; /* their run state too (suspend, resume, stop) */
 
 	struct device *devs[VM_MAX_DEVICES];
 	unsigned nr_devs;
@@ -73,7 +58,6 @@ struct vm {
 	atomic_bool stopping; /* teardown has begun: device deaths are expected now */
 
 	struct timespec start_time; /* CLOCK_MONOTONIC at process start, for the startup trace */
-	atomic_bool first_run_logged;
 };
 
 /* Creates KVM, guest memory (registered with KVM), irqchip, PIT, buses, routing, event loop. */
@@ -82,13 +66,6 @@ void vm_destroy(struct vm *vm);
 
 /* Called from any thread: ends the VM with `reason` unless another reason came first. */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason);
-
-/*
- * Parks every vCPU outside KVM_RUN (suspend) and waits until all of them are parked, or
- * releases them (resume). Both are idempotent. Main loop thread.
- */
-int vm_pause(struct vm *vm) MUST_CHECK;
-void vm_resume(struct vm *vm);
 
 /* Takes ownership of dev (destroyed with the VM). */
 int vm_add_device(struct vm *vm, struct device *dev) MUST_CHECK;

@@ -7,6 +7,7 @@
 #include "control/server.h"
 #include "core/vm.h"
 #include "legacy/acpi_pm.h"
+#include "vcpu/vcpu.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -61,9 +62,9 @@ void vm_control_handle(void *ctx, struct control_request *r)
 		log_info(vm->log, "control: stop requested");
 		vm_request_exit(vm, VM_EXIT_STOP);
 	} else if (strcmp(cmd, "suspend") == 0) {
-		reply_status(r, vm_pause(vm), "suspend");
+		reply_status(r, vcpus_pause(vm->vcpus), "suspend");
 	} else if (strcmp(cmd, "resume") == 0) {
-		vm_resume(vm);
+		vcpus_resume(vm->vcpus);
 		control_reply_ok(r);
 	} else if (strcmp(cmd, "powerbtn") == 0) {
 		reply_status(r, vm->acpi_pm ? acpi_pm_powerbtn(vm->acpi_pm) : -ENODEV, "powerbtn");

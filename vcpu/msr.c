@@ -4,8 +4,8 @@
  * VM, so it is skipped with a debug log.
  */
 #include "vcpu/vcpu.h"
+#include "core/kvm.h"
 #include "core/log.h"
-#include "core/vm.h"
 
 #define MSR_IA32_SYSENTER_CS  0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
@@ -49,14 +49,14 @@ int vcpu_msrs_setup(struct vcpu *v)
 
 		if (boot_msrs[i].bsp_only && v->id != 0)
 			continue;
-		if (!kvm_msr_supported(&v->vm->kvm, boot_msrs[i].index)) {
-			log_debug(v->vm->log, "vcpu%u: MSR 0x%x not supported by KVM, skipped",
+		if (!kvm_msr_supported(v->set->env.kvm, boot_msrs[i].index)) {
+			log_debug(v->set->env.log, "vcpu%u: MSR 0x%x not supported by KVM, skipped",
 				  v->id, boot_msrs[i].index);
 			continue;
 		}
 		r = kvm_vcpu_set_msr(v->fd, boot_msrs[i].index, boot_msrs[i].value);
 		if (r < 0)
-			log_debug(v->vm->log, "vcpu%u: KVM refused MSR 0x%x, skipped", v->id,
+			log_debug(v->set->env.log, "vcpu%u: KVM refused MSR 0x%x, skipped", v->id,
 				  boot_msrs[i].index);
 	}
 	return 0;

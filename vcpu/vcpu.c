@@ -1,7 +1,8 @@
 #include "vcpu/vcpu.h"
+#include "core/bus.h"
+#include "core/kvm.h"
 #include "core/layout.h"
 #include "core/log.h"
-#include "core/vm.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -31,20 +32,20 @@ int vcpu_signal_setup(void)
 	return 0;
 }
 
-int vcpu_create(struct vm *vm, unsigned id, struct vcpu **out)
+int vcpu_create(struct vcpus *set, unsigned id, struct vcpu **out)
 {
 	struct vcpu *v = calloc(1, sizeof(*v));
 	int ret;
 
 	if (!v)
 		return -ENOMEM;
-	v->vm = vm;
+	v->set = set;
 	v->id = id;
 	v->fd = -1;
-	ret = kvm_create_vcpu(&vm->kvm, id, &v->fd, &v->run);
+	ret = kvm_create_vcpu(set->env.kvm, id, &v->fd, &v->run);
 	if (ret < 0)
 		goto err;
-	v->run_size = (size_t)vm->kvm.run_size;
+	v->run_size = (size_t)set->env.kvm->run_size;
 	*out = v;
 	return 0;
 err:
@@ -79,19 +80,19 @@ static int setup_fpu(struct vcpu *v)
 
 int vcpu_configure(struct vcpu *v, const struct vcpu_boot *boot)
 {
-	struct vm *vm = v->vm;
+	const struct vcpu_env *env = &v->set->env;
 	struct kvm_cpuid2 *cpuid = NULL;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	int ret;
 
-	ret = vcpu_cpuid_build(vm->kvm.supported_cpuid, v->id, vm->nr_vcpus, &cpuid);
+	ret = vcpu_cpuid_build(env->kvm->supported_cpuid, v->id, v->set->nr, &cpuid);
 	if (ret < 0)
 		return ret;
 	ret = kvm_vcpu_set_cpuid(v->fd, cpuid);
 	if (ret < 0) {
 		free(cpuid);
-		log_err(vm->log, "vcpu%u: KVM_SET_CPUID2 failed: %s", v->id, strerror(-ret));
+		log_err(env->log, "vcpu%u: KVM_SET_CPUID2 failed: %s", v->id, strerror(-ret));
 		return ret;
 	}
 	free(cpuid);
@@ -110,7 +111,7 @@ int vcpu_configure(struct vcpu *v, const struct vcpu_boot *boot)
 		return 0; /* APs wait in KVM for the guest's INIT/SIPI */
 	ret = kvm_vcpu_get_sregs(v->fd, &sregs);
 	if (ret == 0)
-		ret = vcpu_boot_state(&vm->mem, boot, &regs, &sregs);
+		ret = vcpu_boot_state(env->mem, boot, &regs, &sregs);
 	if (ret == 0)
 		ret = kvm_vcpu_set_sregs(v->fd, &sregs);
 	if (ret == 0)
@@ -122,7 +123,7 @@ void vcpu_dump_regs(struct vcpu *v, const char *why)
 {
 	struct kvm_regs r = {0};
 	struct kvm_sregs s = {0};
-	const struct logger *lg = v->vm->log;
+	const struct logger *lg = v->set->env.log;
 	int ret = kvm_vcpu_get_regs(v->fd, &r);
 
 	if (ret == 0)
@@ -155,17 +156,17 @@ static void handle_pio(struct vcpu *v)
 	if (run->io.data_offset + (uint64_t)run->io.size * run->io.count > v->run_size)
 		return;
 	for (uint32_t i = 0; i < run->io.count; i++, p += run->io.size) {
-		int r = bus_access(&v->vm->pio, run->io.port, p, run->io.size, out);
+		int r = bus_access(v->set->env.pio, run->io.port, p, run->io.size, out);
 
 		if (r == 0)
 			continue;
 		if (!out)
 			memset(p, 0xff, run->io.size);
 		if (r == -ENOENT)
-			log_debug(v->vm->log, "vcpu%u: unclaimed port %s 0x%x (size %u)", v->id,
-				  out ? "write" : "read", run->io.port, run->io.size);
+			log_debug(v->set->env.log, "vcpu%u: unclaimed port %s 0x%x (size %u)",
+				  v->id, out ? "write" : "read", run->io.port, run->io.size);
 		else
-			log_debug(v->vm->log, "vcpu%u: port 0x%x access failed: %s", v->id,
+			log_debug(v->set->env.log, "vcpu%u: port 0x%x access failed: %s", v->id,
 				  run->io.port, strerror(-r));
 	}
 }
@@ -178,12 +179,13 @@ static void handle_mmio(struct vcpu *v)
 
 	if (len == 0 || len > sizeof(run->mmio.data))
 		return;
-	r = bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
+	r = bus_access(v->set->env.mmio, run->mmio.phys_addr, run->mmio.data, len,
+		       run->mmio.is_write);
 	if (r == 0)
 		return;
 	if (!run->mmio.is_write)
 		memset(run->mmio.data, 0xff, len);
-	log_debug(v->vm->log, "vcpu%u: %s MMIO %s 0x%llx (len %u)%s", v->id,
+	log_debug(v->set->env.log, "vcpu%u: %s MMIO %s 0x%llx (len %u)%s", v->id,
 		  r == -ENOENT ? "unclaimed" : "failed", run->mmio.is_write ? "write" : "read",
 		  (unsigned long long)run->mmio.phys_addr, len, r == -ENOENT ? "" : "");
 }
@@ -237,16 +239,16 @@ static enum vm_exit_reason handle_exit(struct vcpu *v)
 	case KVM_EXIT_SYSTEM_EVENT:
 		switch (run->system_event.type) {
 		case KVM_SYSTEM_EVENT_RESET:
-			log_info(v->vm->log, "vcpu%u: system reset event", v->id);
+			log_info(v->set->env.log, "vcpu%u: system reset event", v->id);
 			return VM_EXIT_RESET;
 		case KVM_SYSTEM_EVENT_SHUTDOWN:
 		case KVM_SYSTEM_EVENT_CRASH:
-			log_info(v->vm->log, "vcpu%u: system %s event", v->id,
+			log_info(v->set->env.log, "vcpu%u: system %s event", v->id,
 				 run->system_event.type == KVM_SYSTEM_EVENT_CRASH ? "crash"
 										  : "shutdown");
 			return VM_EXIT_STOP;
 		default:
-			log_debug(v->vm->log, "vcpu%u: system event %u ignored", v->id,
+			log_debug(v->set->env.log, "vcpu%u: system event %u ignored", v->id,
 				  run->system_event.type);
 			return VM_EXIT_NONE;
 		}
@@ -254,7 +256,7 @@ static enum vm_exit_reason handle_exit(struct vcpu *v)
 		return handle_internal_error(v);
 	case KVM_EXIT_FAIL_ENTRY:
 		vcpu_dump_regs(v, "KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY)");
-		log_err(v->vm->log, "  hardware entry failure reason 0x%llx",
+		log_err(v->set->env.log, "  hardware entry failure reason 0x%llx",
 			(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		return VM_EXIT_CRASH;
 	default: {
@@ -267,46 +269,27 @@ static enum vm_exit_reason handle_exit(struct vcpu *v)
 	}
 }
 
-/* Blocks while the VM is paused; returns true when the vCPU must stop. */
-static bool wait_runnable(struct vcpu *v)
-{
-	struct vm *vm = v->vm;
-	bool stop;
-
-	pthread_mutex_lock(&vm->run_lock);
-	if (vm->state == VM_PAUSED) {
-		vm->nr_parked++;
-		pthread_cond_broadcast(&vm->park_cond);
-		while (vm->state == VM_PAUSED)
-			pthread_cond_wait(&vm->run_cond, &vm->run_lock);
-		vm->nr_parked--;
-	}
-	stop = vm->state == VM_STOPPING;
-	pthread_mutex_unlock(&vm->run_lock);
-	return stop;
-}
-
 static void log_first_run(struct vcpu *v)
 {
 	struct timespec now, real;
-	struct vm *vm = v->vm;
+	const struct vcpu_env *env = &v->set->env;
 	bool expected = false;
 
-	if (!atomic_compare_exchange_strong(&vm->first_run_logged, &expected, true))
+	if (!atomic_compare_exchange_strong(&v->set->first_run_logged, &expected, true))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	clock_gettime(CLOCK_REALTIME, &real);
 	/* Machine-readable, for scripts/bench-startup: wall clock of the first guest entry. */
-	log_debug(vm->log, "first KVM_RUN: %.3f ms after VM creation began (realtime %lld.%09ld)",
-		  (double)(now.tv_sec - vm->start_time.tv_sec) * 1e3 +
-			  (double)(now.tv_nsec - vm->start_time.tv_nsec) / 1e6,
+	log_debug(env->log, "first KVM_RUN: %.3f ms after VM creation began (realtime %lld.%09ld)",
+		  (double)(now.tv_sec - env->start_time.tv_sec) * 1e3 +
+			  (double)(now.tv_nsec - env->start_time.tv_nsec) / 1e6,
 		  (long long)real.tv_sec, real.tv_nsec);
 }
 
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
-	struct vm *vm = v->vm;
+	const struct vcpu_env *env = &v->set->env;
 	char name[16];
 
 	snprintf(name, sizeof(name), "crosvm_vcpu%u", v->id);
@@ -315,7 +298,7 @@ static void *vcpu_thread(void *arg)
 		enum vm_exit_reason reason;
 		int ret;
 
-		if (wait_runnable(v))
+		if (vcpus_wait_runnable(v->set))
 			break;
 		if (v->id == 0)
 			log_first_run(v);
@@ -325,13 +308,13 @@ static void *vcpu_thread(void *arg)
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
 			}
-			log_err(vm->log, "vcpu%u: KVM_RUN failed: %s", v->id, strerror(-ret));
-			vm_request_exit(vm, VM_EXIT_CRASH);
+			log_err(env->log, "vcpu%u: KVM_RUN failed: %s", v->id, strerror(-ret));
+			vm_events_exit(env->ev, VM_EXIT_CRASH);
 			break;
 		}
 		reason = handle_exit(v);
 		if (reason != VM_EXIT_NONE) {
-			vm_request_exit(vm, reason);
+			vm_events_exit(env->ev, reason);
 			break;
 		}
 	}
@@ -368,6 +351,6 @@ void vcpu_destroy(struct vcpu *v)
 {
 	if (!v)
 		return;
-	kvm_destroy_vcpu(&v->vm->kvm, &v->fd, &v->run);
+	kvm_destroy_vcpu(v->set->env.kvm, &v->fd, &v->run);
 	free(v);
 }

@@ -2,6 +2,9 @@
  * vCPUs: one thread each, in a KVM_RUN loop that dispatches port-I/O and MMIO exits
  * synchronously to the buses. Kicked out of KVM_RUN with immediate_exit plus a signal, so a
  * kick is never lost whether or not the thread is inside KVM_RUN at that moment.
+ *
+ * struct vcpus is the VM's set of vCPUs and the one owner of their run state: pausing
+ * (suspend parks every thread outside KVM_RUN), resuming and stopping go through it only.
  */
 #ifndef CROSVM_VCPU_VCPU_H
 #define CROSVM_VCPU_VCPU_H
@@ -11,9 +14,14 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include "core/util.h"
+#include "core/vm_event.h"
 
-struct vm;
+struct bus;
+struct guest_mem;
+struct kvm;
+struct logger;
 
 /* How the boot vCPU enters the guest. */
 enum vcpu_boot_mode {
@@ -28,8 +36,57 @@ struct vcpu_boot {
 	uint64_t start_info; /* VCPU_BOOT_PVH32 */
 };
 
+/* What vCPU threads use of the VM. */
+struct vcpu_env {
+	struct kvm *kvm;
+	struct bus *pio, *mmio;
+	const struct guest_mem *mem;
+	const struct logger *log;
+	const struct vm_events *ev; /* how a vCPU ends the VM (triple fault, reset, error) */
+	struct timespec start_time; /* CLOCK_MONOTONIC at process start, for the startup trace */
+};
+
+enum vcpus_state {
+	VCPUS_RUNNING = 0,
+	VCPUS_PAUSED,
+	VCPUS_STOPPING,
+};
+
+struct vcpu;
+
+struct vcpus {
+	struct vcpu_env env;
+	pthread_mutex_t lock;
+	pthread_cond_t run_cond;  /* vCPUs wait here for the state to change */
+	pthread_cond_t park_cond; /* vcpus_pause waits here for vCPUs to park */
+	enum vcpus_state state;
+	unsigned nr_parked; /* vCPUs currently waiting while paused */
+	struct vcpu **v;
+	unsigned nr;
+	atomic_bool first_run_logged;
+};
+
+/* An empty set bound to env (copied). */
+int vcpus_init(struct vcpus *s, const struct vcpu_env *env) MUST_CHECK;
+/* Creates and configures nr vCPUs (logging what failed). */
+int vcpus_create(struct vcpus *s, unsigned nr, const struct vcpu_boot *boot) MUST_CHECK;
+/* Starts every vCPU thread (logging what failed). */
+int vcpus_start(struct vcpus *s) MUST_CHECK;
+/*
+ * Parks every vCPU outside KVM_RUN (suspend) and waits until all of them are parked, or
+ * releases them (resume). Both are idempotent. Main loop thread.
+ */
+int vcpus_pause(struct vcpus *s) MUST_CHECK;
+void vcpus_resume(struct vcpus *s);
+/* Tells every vCPU to stop, kicks it out of KVM_RUN and joins its thread. */
+void vcpus_stop(struct vcpus *s);
+/* Frees the vCPUs (after vcpus_stop) and the set. */
+void vcpus_destroy(struct vcpus *s);
+/* A vCPU thread between two KVM_RUNs: waits while paused; true when it must stop. */
+bool vcpus_wait_runnable(struct vcpus *s);
+
 struct vcpu {
-	struct vm *vm;
+	struct vcpus *set;
 	unsigned id;
 	int fd;
 	struct kvm_run *run;
@@ -38,7 +95,7 @@ struct vcpu {
 	bool started;
 };
 
-int vcpu_create(struct vm *vm, unsigned id, struct vcpu **out) MUST_CHECK;
+int vcpu_create(struct vcpus *set, unsigned id, struct vcpu **out) MUST_CHECK;
 /* CPUID, MSRs, FPU, LAPIC on every vCPU; registers and boot tables on the BSP (id 0) only:
  * the APs wait for INIT/SIPI from the guest. */
 int vcpu_configure(struct vcpu *v, const struct vcpu_boot *boot) MUST_CHECK;
