@@ -1,8 +1,13 @@
 #include "core/pci.h"
 #include "core/layout.h"
 #include "core/log.h"
+#include "core/bus.h"
+#include "core/device.h"
+#include "core/guest_mem.h"
+#include "core/irq.h"
+#include "core/kvm.h"
 #include "core/msix.h"
-#include "core/vm.h"
+#include "core/vm_event.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +66,7 @@ struct pci_fn {
 };
 
 struct pci_root {
-	struct vm *vm;
+	struct pci_root_params p;
 	pthread_mutex_t lock;
 	uint32_t cf8;
 	uint8_t cf9;
@@ -105,7 +110,7 @@ static int bar_handler(void *ctx, unsigned bar, uint64_t off, void *data, uint32
 
 static void set_ioevents(struct pci_fn *fn, unsigned bar, uint64_t base, bool assign)
 {
-	struct kvm *kvm = &fn->root->vm->kvm;
+	struct kvm *kvm = fn->root->p.kvm;
 
 	for (unsigned i = 0; i < fn->nr_ioevents; i++) {
 		const struct pci_ioevent_desc *e = &fn->ioevents[i];
@@ -116,7 +121,7 @@ static void set_ioevents(struct pci_fn *fn, unsigned bar, uint64_t base, bool as
 		r = kvm_ioeventfd(kvm, e->fd, base + e->off, e->len, false, e->datamatch, e->data,
 				  !assign);
 		if (r < 0)
-			log_warn(fn->root->vm->log, "%s: cannot %s ioeventfd at 0x%llx: %s",
+			log_warn(fn->root->p.log, "%s: cannot %s ioeventfd at 0x%llx: %s",
 				 fn->dev->name, assign ? "register" : "remove",
 				 (unsigned long long)(base + e->off), strerror(-r));
 	}
@@ -125,7 +130,7 @@ static void set_ioevents(struct pci_fn *fn, unsigned bar, uint64_t base, bool as
 /* Maps or unmaps every memory BAR to follow the command register and BAR addresses. */
 static void update_bars(struct pci_fn *fn)
 {
-	struct vm *vm = fn->root->vm;
+	const struct pci_root_params *p = &fn->root->p;
 	bool mem_on = get_le(&fn->cfg[PCI_COMMAND], 2) & PCI_CMD_MEM;
 
 	for (unsigned b = 0; b < PCI_NUM_BARS; b++) {
@@ -135,16 +140,16 @@ static void update_bars(struct pci_fn *fn)
 			continue;
 		if (fn->bar_mapped[b]) {
 			set_ioevents(fn, b, fn->bar_mapped[b], false);
-			bus_unregister(&vm->mmio, fn->bar_mapped[b], fn);
+			bus_unregister(p->mmio, fn->bar_mapped[b], fn);
 			fn->bar_mapped[b] = 0;
 		}
 		if (!want)
 			continue;
 		/* A BAR the guest placed over RAM, another device or the 4 GiB edge stays off. */
 		if (range_wraps(want, fn->bars[b].size) ||
-		    bus_register(&vm->mmio, want, fn->bars[b].size, bar_handler, fn, b,
+		    bus_register(p->mmio, want, fn->bars[b].size, bar_handler, fn, b,
 				 fn->dev->name) < 0) {
-			log_warn(vm->log, "%s: BAR%u at 0x%llx overlaps another range; not decoded",
+			log_warn(p->log, "%s: BAR%u at 0x%llx overlaps another range; not decoded",
 				 fn->dev->name, b, (unsigned long long)want);
 			continue;
 		}
@@ -415,8 +420,8 @@ static int config_port(void *ctx, unsigned region, uint64_t off, void *data, uin
 		}
 		root->cf9 = v & ~CF9_RESET_CPU;
 		if (v & CF9_RESET_CPU) {
-			log_info(root->vm->log, "guest requested a reset through port 0xcf9");
-			vm_request_exit(root->vm, VM_EXIT_RESET);
+			log_info(root->p.log, "guest requested a reset through port 0xcf9");
+			vm_events_exit(root->p.ev, VM_EXIT_RESET);
 		}
 		return 0;
 	}
@@ -454,21 +459,21 @@ static int msix_route(void *ctx, uint32_t gsi, bool valid, uint64_t addr, uint32
 {
 	struct pci_root *root = ctx;
 
-	return irq_msi_route_set(&root->vm->irq, gsi, valid, addr, data);
+	return irq_msi_route_set(root->p.irq, gsi, valid, addr, data);
 }
 
 static int msix_attach(void *ctx, int fd, uint32_t gsi, bool attach)
 {
 	struct pci_root *root = ctx;
 
-	return kvm_irqfd(&root->vm->kvm, fd, gsi, -1, !attach);
+	return kvm_irqfd(root->p.kvm, fd, gsi, -1, !attach);
 }
 
 static const struct msix_ops msix_kvm_ops = {.route = msix_route, .attach = msix_attach};
 
 /* ---- root ---- */
 
-int pci_root_create(struct vm *vm, struct pci_root **out)
+int pci_root_create(const struct pci_root_params *p, struct pci_root **out)
 {
 	struct pci_root *root = calloc(1, sizeof(*root));
 	uint64_t size;
@@ -476,18 +481,18 @@ int pci_root_create(struct vm *vm, struct pci_root **out)
 
 	if (!root)
 		return -ENOMEM;
-	root->vm = vm;
+	root->p = *p;
 	root->next_slot = 1;
 	root->mmio32_next = LAYOUT_PCI_MMIO32_START;
-	layout_mmio64(&vm->mem, &root->mmio64_next, &size);
+	layout_mmio64(p->mem, &root->mmio64_next, &size);
 	root->mmio64_end = root->mmio64_next + size;
 	pthread_mutex_init(&root->lock, NULL);
-	ret = bus_register(&vm->pio, LAYOUT_PORT_PCI_CONFIG, 8, config_port, root, 0, "pci-config");
+	ret = bus_register(p->pio, LAYOUT_PORT_PCI_CONFIG, 8, config_port, root, 0, "pci-config");
 	if (ret == 0)
-		ret = bus_register(&vm->mmio, LAYOUT_PCIE_ECAM, LAYOUT_PCIE_ECAM_SIZE, ecam_handler,
+		ret = bus_register(p->mmio, LAYOUT_PCIE_ECAM, LAYOUT_PCIE_ECAM_SIZE, ecam_handler,
 				   root, 0, "pcie-ecam");
 	if (ret < 0) {
-		log_err(vm->log, "cannot claim the PCI configuration ranges: %s", strerror(-ret));
+		log_err(p->log, "cannot claim the PCI configuration ranges: %s", strerror(-ret));
 		pci_root_destroy(root);
 		return ret;
 	}
@@ -522,7 +527,6 @@ int pci_next_slot(struct pci_root *root, unsigned *slot)
 int pci_alloc_irqs(struct pci_root *root, unsigned slot, unsigned nr_vectors, bool intx,
 		   struct pci_irq_fds *fds)
 {
-	struct vm *vm = root->vm;
 	int ret = 0;
 
 	memset(fds, 0, sizeof(*fds));
@@ -538,13 +542,13 @@ int pci_alloc_irqs(struct pci_root *root, unsigned slot, unsigned nr_vectors, bo
 			goto err;
 		}
 		fds->nr_vectors = i + 1;
-		ret = irq_alloc_msi_gsi(&vm->irq, &fds->vector_gsis[i]);
+		ret = irq_alloc_msi_gsi(root->p.irq, &fds->vector_gsis[i]);
 		if (ret < 0)
 			goto err;
 	}
 	if (intx) {
 		fds->intx_gsi = pci_intx_gsi(slot, 0);
-		ret = irq_level_eventfd_create(&vm->kvm, fds->intx_gsi, &fds->intx_fd,
+		ret = irq_level_eventfd_create(root->p.kvm, fds->intx_gsi, &fds->intx_fd,
 					       &fds->intx_resample_fd);
 		if (ret < 0)
 			goto err;
@@ -606,7 +610,7 @@ int pci_add_device(struct pci_root *root, unsigned slot, struct device *dev,
 		}
 		ret = place_bar(root, d, &fn->bar_addr[b]);
 		if (ret < 0) {
-			log_err(root->vm->log, "%s: no room for BAR%u (%llu bytes)", dev->name, b,
+			log_err(root->p.log, "%s: no room for BAR%u (%llu bytes)", dev->name, b,
 				(unsigned long long)d->size);
 			goto err;
 		}
@@ -620,7 +624,7 @@ int pci_add_device(struct pci_root *root, unsigned slot, struct device *dev,
 		  root);
 	ret = build_config(fn, desc, irq->intx_gsi);
 	if (ret < 0) {
-		log_err(root->vm->log, "%s: invalid PCI capability layout", dev->name);
+		log_err(root->p.log, "%s: invalid PCI capability layout", dev->name);
 		goto err;
 	}
 	root->fns[slot] = fn;

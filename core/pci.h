@@ -19,9 +19,14 @@
 #include <stdint.h>
 #include "core/util.h"
 
-struct vm;
+struct bus;
 struct device;
+struct guest_mem;
+struct irq_router;
+struct kvm;
+struct logger;
 struct pci_root;
+struct vm_events;
 
 #define PCI_MAX_SLOTS	 32
 #define PCI_CFG_SIZE	 256
@@ -82,7 +87,17 @@ struct pci_irq_fds {
 	uint32_t intx_gsi;
 };
 
-int pci_root_create(struct vm *vm, struct pci_root **out) MUST_CHECK;
+/* What the PCI root works with: the buses it claims ranges on, KVM, the routing table. */
+struct pci_root_params {
+	struct bus *pio, *mmio;
+	struct kvm *kvm;
+	struct irq_router *irq;
+	const struct guest_mem *mem; /* where the 64-bit window starts */
+	const struct vm_events *ev;  /* 0xcf9 resets the VM */
+	const struct logger *log;
+};
+
+int pci_root_create(const struct pci_root_params *p, struct pci_root **out) MUST_CHECK;
 void pci_root_destroy(struct pci_root *root);
 /* The next free slot (1..31; slot 0 is the host bridge), for INTx pin routing. */
 int pci_next_slot(struct pci_root *root, unsigned *slot) MUST_CHECK;

@@ -162,7 +162,14 @@ int platform_create(struct vm *vm)
 	struct device *dev;
 	int ret;
 
-	ret = pci_root_create(vm, &vm->pci);
+	ret = pci_root_create(&(struct pci_root_params){.pio = &vm->pio,
+							.mmio = &vm->mmio,
+							.kvm = &vm->kvm,
+							.irq = &vm->irq,
+							.mem = &vm->mem,
+							.ev = &vm->events,
+							.log = vm->log},
+			      &vm->pci);
 	if (ret < 0)
 		return ret;
 	ret = create_serials(vm);

@@ -9,7 +9,11 @@
 #include "core/log.h"
 #include "core/msix.h"
 #include "core/pci.h"
-#include "core/vm.h"
+#include "core/bus.h"
+#include "core/guest_mem.h"
+#include "core/irq.h"
+#include "core/kvm.h"
+#include "core/vm_event.h"
 #include "test/unit/testutil.h"
 
 #include <stdio.h>
@@ -70,13 +74,28 @@ static const struct dev_ops fake_ops = {.io = fake_io, .msix_state = fake_msix_s
 
 struct env {
 	struct logger lg;
-	struct vm vm;
+	/* the VM as the PCI layer sees it (no KVM) */
+	struct bus pio, mmio;
+	struct irq_router irq_router;
+	struct kvm kvm;
+	struct guest_mem mem;
+	struct vm_events ev;
+	enum vm_exit_reason exit_reason; /* the last one requested */
+	unsigned exits;			 /* requests so far */
 	struct pci_root *root;
 	struct fake_dev f;
 	struct device dev;
 	struct pci_irq_fds irq;
 	struct pci_dev_desc desc;
 };
+
+static void record_exit(void *ctx, enum vm_exit_reason reason)
+{
+	struct env *e = ctx;
+
+	e->exit_reason = reason;
+	e->exits++;
+}
 
 static void env_vm(struct env *e)
 {
@@ -85,15 +104,21 @@ static void env_vm(struct env *e)
 	memset(e, 0, sizeof(*e));
 	log_init(&e->lg);
 	e->lg.level = LOG_LVL_ERROR;
-	e->vm.log = &e->lg;
-	e->vm.kvm.dev_fd = e->vm.kvm.vm_fd = -1;
-	e->vm.exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ck_assert_int_ge(e->vm.exit_efd, 0);
-	ck_assert_int_eq(guest_mem_create_regions(&e->vm.mem, ram, 1), 0);
-	ck_assert_int_eq(bus_init(&e->vm.pio, "io"), 0);
-	ck_assert_int_eq(bus_init(&e->vm.mmio, "mmio"), 0);
-	ck_assert_int_eq(irq_router_init(&e->vm.irq, NULL), 0);
-	ck_assert_int_eq(pci_root_create(&e->vm, &e->root), 0);
+	e->kvm.dev_fd = e->kvm.vm_fd = -1;
+	e->ev = (struct vm_events){.request_exit = record_exit, .ctx = e};
+	ck_assert_int_eq(guest_mem_create_regions(&e->mem, ram, 1), 0);
+	ck_assert_int_eq(bus_init(&e->pio, "io"), 0);
+	ck_assert_int_eq(bus_init(&e->mmio, "mmio"), 0);
+	ck_assert_int_eq(irq_router_init(&e->irq_router, NULL), 0);
+	ck_assert_int_eq(pci_root_create(&(struct pci_root_params){.pio = &e->pio,
+								   .mmio = &e->mmio,
+								   .kvm = &e->kvm,
+								   .irq = &e->irq_router,
+								   .mem = &e->mem,
+								   .ev = &e->ev,
+								   .log = &e->lg},
+					 &e->root),
+			 0);
 }
 
 /* A function with a vendor cap, a config window cap and MSI-X, BAR0 32-bit, BAR2 64-bit. */
@@ -135,7 +160,7 @@ static void env_add(struct env *e)
 	for (unsigned i = 0; i < NVEC; i++) {
 		e->irq.vector_fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		ck_assert_int_ge(e->irq.vector_fds[i], 0);
-		ck_assert_int_eq(irq_alloc_msi_gsi(&e->vm.irq, &e->irq.vector_gsis[i]), 0);
+		ck_assert_int_eq(irq_alloc_msi_gsi(&e->irq_router, &e->irq.vector_gsis[i]), 0);
 	}
 	ck_assert_int_eq(pci_add_device(e->root, SLOT, &e->dev, &e->desc, &e->irq), 0);
 }
@@ -152,11 +177,10 @@ static void env_destroy(struct env *e)
 	pci_root_destroy(e->root);
 	for (unsigned i = 0; i < e->irq.nr_vectors; i++)
 		close(e->irq.vector_fds[i]);
-	irq_router_destroy(&e->vm.irq);
-	bus_destroy(&e->vm.pio);
-	bus_destroy(&e->vm.mmio);
-	guest_mem_destroy(&e->vm.mem);
-	close(e->vm.exit_efd);
+	irq_router_destroy(&e->irq_router);
+	bus_destroy(&e->pio);
+	bus_destroy(&e->mmio);
+	guest_mem_destroy(&e->mem);
 }
 
 static uint32_t rd_at(struct env *e, unsigned bus, unsigned slot, unsigned fn, uint32_t reg,
@@ -192,7 +216,7 @@ static bool decoded(struct env *e, uint64_t addr)
 {
 	struct bus_range r;
 
-	if (bus_lookup(&e->vm.mmio, addr, &r) < 0)
+	if (bus_lookup(&e->mmio, addr, &r) < 0)
 		return false;
 	return strcmp(r.name, "fake") == 0;
 }
@@ -381,7 +405,7 @@ START_TEST(big_bars)
 	env_desc(&e);
 	e.desc.bars[2].size = GiB(1);
 	env_add(&e);
-	layout_mmio64(&e.vm.mem, &base, &size);
+	layout_mmio64(&e.mem, &base, &size);
 	ck_assert_uint_eq(bar_addr(&e, 2), base);
 	ck_assert_uint_eq(rd(&e, 0x18, 4) & 0xf, 0xc);
 	ck_assert_uint_eq(rd(&e, 0x1c, 4), base >> 32);
@@ -421,7 +445,7 @@ START_TEST(bar_decoding_follows_command_and_address)
 	a2 = bar_addr(&e, 2);
 	ck_assert(!decoded(&e, a0));
 	ck_assert(!decoded(&e, a2));
-	ck_assert_int_eq(bus_access(&e.vm.mmio, a2, &v, 4, true), -ENOENT);
+	ck_assert_int_eq(bus_access(&e.mmio, a2, &v, 4, true), -ENOENT);
 
 	/* Memory decoding on: both BARs answer at their addresses, whole range. */
 	wr(&e, 0x04, 2, 0x2);
@@ -431,13 +455,13 @@ START_TEST(bar_decoding_follows_command_and_address)
 	ck_assert(decoded(&e, a2));
 	ck_assert(decoded(&e, a2 + BAR2_SIZE - 1));
 	e.f.rval = 0x11223344;
-	ck_assert_int_eq(bus_access(&e.vm.mmio, a2 + 0x10, &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, a2 + 0x10, &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0x11223344);
 	ck_assert_uint_eq(e.f.region, 2);
 	ck_assert_uint_eq(e.f.off, 0x10);
 	ck_assert(!e.f.is_write);
 	v = 0x55;
-	ck_assert_int_eq(bus_access(&e.vm.mmio, a0 + 0xf00, &v, 1, true), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, a0 + 0xf00, &v, 1, true), 0);
 	ck_assert_uint_eq(e.f.region, 0);
 	ck_assert_uint_eq(e.f.off, 0xf00);
 	ck_assert_uint_eq(e.f.wval, 0x55);
@@ -448,7 +472,7 @@ START_TEST(bar_decoding_follows_command_and_address)
 	ck_assert(!decoded(&e, a0));
 	ck_assert(decoded(&e, moved));
 	ck_assert(decoded(&e, a2));
-	ck_assert_int_eq(bus_access(&e.vm.mmio, moved + 0x900, &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, moved + 0x900, &v, 4, false), 0);
 	ck_assert_uint_eq(e.f.off, 0x900);
 
 	/* Moving the 64-bit BAR above 4 GiB: both halves count. */
@@ -463,7 +487,7 @@ START_TEST(bar_decoding_follows_command_and_address)
 	wr(&e, 0x04, 2, 0x0);
 	ck_assert(!decoded(&e, moved));
 	ck_assert(!decoded(&e, 0x200200000ULL));
-	ck_assert_uint_eq(e.vm.mmio.nr, 1); /* ECAM only */
+	ck_assert_uint_eq(e.mmio.nr, 1); /* ECAM only */
 	/* I/O decoding alone does not map memory BARs. */
 	wr(&e, 0x04, 2, 0x1);
 	ck_assert(!decoded(&e, moved));
@@ -482,7 +506,7 @@ START_TEST(bar_over_ecam_not_decoded)
 	wr(&e, 0x04, 2, 0x2);
 	ck_assert(!decoded(&e, LAYOUT_PCIE_ECAM));
 	ck_assert_int_eq(
-		bus_access(&e.vm.mmio, LAYOUT_PCIE_ECAM + ((uint64_t)SLOT << 15), &v, 4, false), 0);
+		bus_access(&e.mmio, LAYOUT_PCIE_ECAM + ((uint64_t)SLOT << 15), &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0x12341af4);
 	/* Moved to a free address it decodes. */
 	wr(&e, 0x10, 4, 0xe0000000);
@@ -512,10 +536,10 @@ START_TEST(sizing_64bit_bar_while_decoding)
 	wr(&e, 0x18, 4, 0xffffffff);
 	wr(&e, 0x1c, 4, 0xffffffff);
 	ck_assert_int_eq(
-		bus_access(&e.vm.mmio, LAYOUT_PCIE_ECAM + ((uint64_t)SLOT << 15), &v, 4, false), 0);
+		bus_access(&e.mmio, LAYOUT_PCIE_ECAM + ((uint64_t)SLOT << 15), &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0x12341af4);
 	/* If the BAR was put on the bus there, it is reachable there. */
-	if (e.vm.mmio.nr == 2)
+	if (e.mmio.nr == 2)
 		ck_assert(decoded(&e, UINT64_MAX - 3));
 	/* Restoring the address (as the sizing code does) brings it back. */
 	wr(&e, 0x18, 4, 0xd0000000);
@@ -621,21 +645,21 @@ START_TEST(msix_control_and_table_through_bar)
 
 	/* The table and PBA in BAR0 are the PCI layer's, not the device's. */
 	v = 0xfee00000;
-	ck_assert_int_eq(bus_access(&e.vm.mmio, a0 + 16, &v, 4, true), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, a0 + 16, &v, 4, true), 0);
 	v = 0;
-	ck_assert_int_eq(bus_access(&e.vm.mmio, a0 + 16, &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, a0 + 16, &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0xfee00000);
-	ck_assert_int_eq(bus_access(&e.vm.mmio, a0 + 16 + 12, &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, a0 + 16 + 12, &v, 4, false), 0);
 	ck_assert_uint_eq(v, MSIX_CTRL_MASKBIT);
 	ck_assert_int_eq(eventfd_signal(e.irq.vector_fds[1]), 0);
-	ck_assert_int_eq(bus_access(&e.vm.mmio, a0 + PBA_OFF, &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, a0 + PBA_OFF, &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0x2);
 	ck_assert_uint_eq(e.f.ios, 0);
 	/* Past the table and PBA, BAR0 is the device's again. */
-	ck_assert_int_eq(bus_access(&e.vm.mmio, a0 + NVEC * 16, &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, a0 + NVEC * 16, &v, 4, false), 0);
 	ck_assert_uint_eq(e.f.ios, 1);
 	ck_assert_uint_eq(e.f.off, NVEC * 16);
-	ck_assert_int_eq(bus_access(&e.vm.mmio, a0 + PBA_OFF + 8, &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, a0 + PBA_OFF + 8, &v, 4, false), 0);
 	ck_assert_uint_eq(e.f.ios, 2);
 	env_destroy(&e);
 }
@@ -700,7 +724,7 @@ END_TEST
 
 static int pio(struct env *e, uint64_t port, void *data, uint32_t len, bool is_write)
 {
-	return bus_access(&e->vm.pio, port, data, len, is_write);
+	return bus_access(&e->pio, port, data, len, is_write);
 }
 
 static uint32_t pio_rd(struct env *e, uint64_t port, uint32_t len)
@@ -785,25 +809,22 @@ END_TEST
 START_TEST(cf9_reset)
 {
 	struct env e;
-	uint64_t n = 0;
 
 	env_create(&e);
 	ck_assert_uint_eq(pio_rd(&e, 0xcf9, 1), 0);
 	/* Bit 1 (hard reset type) alone is just stored. */
 	pio_wr(&e, 0xcf9, 1, 0x02);
-	ck_assert_int_eq(atomic_load(&e.vm.exit_reason), VM_EXIT_NONE);
+	ck_assert_uint_eq(e.exits, 0);
 	ck_assert_uint_eq(pio_rd(&e, 0xcf9, 1), 0x02);
 	/* Bit 2 resets the VM (what Linux's reboot=pci writes: 0x02 then 0x06). */
 	pio_wr(&e, 0xcf9, 1, 0x06);
-	ck_assert_int_eq(atomic_load(&e.vm.exit_reason), VM_EXIT_RESET);
-	ck_assert_int_eq(eventfd_drain(e.vm.exit_efd, &n), 0);
-	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(e.exit_reason, VM_EXIT_RESET);
+	ck_assert_uint_eq(e.exits, 1);
 	/* The reset bit is self-clearing. */
 	ck_assert_uint_eq(pio_rd(&e, 0xcf9, 1), 0x02);
 	/* A dword at 0xcf8 is the address register, never a reset. */
-	atomic_store(&e.vm.exit_reason, VM_EXIT_NONE);
 	pio_wr(&e, 0xcf8, 4, 0x0404);
-	ck_assert_int_eq(atomic_load(&e.vm.exit_reason), VM_EXIT_NONE);
+	ck_assert_uint_eq(e.exits, 1);
 	env_destroy(&e);
 }
 END_TEST
@@ -815,31 +836,30 @@ START_TEST(ecam)
 	uint32_t v;
 
 	env_create(&e);
-	ck_assert_int_eq(bus_access(&e.vm.mmio, fn_base, &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, fn_base, &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0x12341af4);
-	ck_assert_int_eq(bus_access(&e.vm.mmio, fn_base + 0xa, &v, 2, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, fn_base + 0xa, &v, 2, false), 0);
 	ck_assert_uint_eq(v & 0xffff, 0x0580);
-	ck_assert_int_eq(bus_access(&e.vm.mmio, LAYOUT_PCIE_ECAM, &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, LAYOUT_PCIE_ECAM, &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0x12378086);
 	/* A write through ECAM is a config write. */
 	v = 0x2;
-	ck_assert_int_eq(bus_access(&e.vm.mmio, fn_base + 4, &v, 2, true), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, fn_base + 4, &v, 2, true), 0);
 	ck_assert_uint_eq(rd(&e, 0x04, 2), 0x2);
 	/* Function 1, bus 1, extended space, misaligned. */
-	ck_assert_int_eq(bus_access(&e.vm.mmio, fn_base + (1 << 12), &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, fn_base + (1 << 12), &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0xffffffff);
-	ck_assert_int_eq(bus_access(&e.vm.mmio, fn_base + (1 << 20), &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, fn_base + (1 << 20), &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0xffffffff);
-	ck_assert_int_eq(bus_access(&e.vm.mmio, fn_base + 0x100, &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, fn_base + 0x100, &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0);
-	ck_assert_int_eq(bus_access(&e.vm.mmio, fn_base + 2, &v, 4, false), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, fn_base + 2, &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0xffffffff);
-	ck_assert_int_eq(bus_access(&e.vm.mmio, fn_base + 1, &v, 2, true), 0);
+	ck_assert_int_eq(bus_access(&e.mmio, fn_base + 1, &v, 2, true), 0);
 	ck_assert_uint_eq(rd(&e, 0x00, 4), 0x12341af4);
 	/* The last dword of the ECAM window is bus 63. */
 	ck_assert_int_eq(
-		bus_access(&e.vm.mmio, LAYOUT_PCIE_ECAM + LAYOUT_PCIE_ECAM_SIZE - 4, &v, 4, false),
-		0);
+		bus_access(&e.mmio, LAYOUT_PCIE_ECAM + LAYOUT_PCIE_ECAM_SIZE - 4, &v, 4, false), 0);
 	ck_assert_uint_eq(v, 0xffffffff);
 	env_destroy(&e);
 }

@@ -13,7 +13,8 @@
 #include "core/device.h"
 #include "core/guest_mem.h"
 #include "core/pci.h"
-#include "core/vm.h"
+#include "core/bus.h"
+#include "core/kvm.h"
 #include "test/unit/testutil.h"
 #include "test/unit/virtq_driver.h"
 #include "test/unit/virtio_env.h"
@@ -1019,7 +1020,10 @@ END_TEST
 
 struct pci_env {
 	struct env e;
-	struct vm vm; /* no KVM: the PCI layer only needs the buses, memory and a logger */
+	/* no KVM: the PCI layer only needs the buses, memory and a logger */
+	struct bus pio, mmio;
+	struct kvm kvm;
+	struct guest_mem mem;
 	struct pci_root *root;
 };
 
@@ -1028,13 +1032,17 @@ static void pci_env_create(struct pci_env *p)
 	const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
 
 	env_create(&p->e, FAKE);
-	memset(&p->vm, 0, sizeof(p->vm));
-	p->vm.log = &p->e.v.lg;
-	p->vm.kvm.dev_fd = p->vm.kvm.vm_fd = -1;
-	ck_assert_int_eq(guest_mem_create_regions(&p->vm.mem, ram, 1), 0);
-	ck_assert_int_eq(bus_init(&p->vm.pio, "io"), 0);
-	ck_assert_int_eq(bus_init(&p->vm.mmio, "mmio"), 0);
-	ck_assert_int_eq(pci_root_create(&p->vm, &p->root), 0);
+	p->kvm = (struct kvm){.dev_fd = -1, .vm_fd = -1};
+	ck_assert_int_eq(guest_mem_create_regions(&p->mem, ram, 1), 0);
+	ck_assert_int_eq(bus_init(&p->pio, "io"), 0);
+	ck_assert_int_eq(bus_init(&p->mmio, "mmio"), 0);
+	ck_assert_int_eq(pci_root_create(&(struct pci_root_params){.pio = &p->pio,
+								   .mmio = &p->mmio,
+								   .kvm = &p->kvm,
+								   .mem = &p->mem,
+								   .log = &p->e.v.lg},
+					 &p->root),
+			 0);
 	ck_assert_int_eq(pci_add_device(p->root, 1, p->e.v.dev, &p->e.v.desc, &p->e.v.irq), 0);
 }
 
@@ -1042,9 +1050,9 @@ static void pci_env_destroy(struct pci_env *p)
 {
 	pci_root_destroy(p->root);
 	virtio_env_destroy(&p->e.v);
-	bus_destroy(&p->vm.pio);
-	bus_destroy(&p->vm.mmio);
-	guest_mem_destroy(&p->vm.mem);
+	bus_destroy(&p->pio);
+	bus_destroy(&p->mmio);
+	guest_mem_destroy(&p->mem);
 }
 
 static uint32_t cfg_rd(struct pci_env *p, uint32_t reg, uint32_t len)
