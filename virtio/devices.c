@@ -12,17 +12,24 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Wraps a created device in the PCI transport; on failure the device is destroyed. */
+/*
+ * Wraps a created device in the PCI transport and gives it to the VM; on failure the device
+ * is destroyed.
+ */
 static int plug(struct vm *vm, const struct virtio_dev_ops *ops, void *dev, const char *label,
 		struct device **out)
 {
-	int ret = virtio_pci_create(vm, ops, dev, label, out);
+	int ret = vm->nr_devs < VM_MAX_DEVICES ? 0 : -ENOSPC;
 
+	if (ret == 0)
+		ret = virtio_pci_create(vm->pci, &vm->mem, vm->log, ops, dev, label, out);
 	if (ret < 0) {
 		log_err(vm->log, "%s: cannot create the PCI device: %s", label, strerror(-ret));
 		ops->destroy(dev);
+		return ret;
 	}
-	return ret;
+	/* Cannot fail: there was room. */
+	return vm_add_device(vm, *out);
 }
 
 int virtio_devices_create(struct vm *vm)

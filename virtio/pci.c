@@ -19,7 +19,6 @@
 #include "core/device.h"
 #include "core/guest_mem.h"
 #include "core/log.h"
-#include "core/vm.h"
 #include "virtio/queue.h"
 
 /* What the transport itself implements; the device may not offer other bits in 24..49. */
@@ -454,7 +453,8 @@ err_free:
 	return ret;
 }
 
-int virtio_pci_create(struct vm *vm, const struct virtio_dev_ops *ops, void *dev, const char *label,
+int virtio_pci_create(struct pci_root *root, const struct guest_mem *mem, const struct logger *lg,
+		      const struct virtio_dev_ops *ops, void *dev, const char *label,
 		      struct device **out)
 {
 	struct pci_dev_desc desc;
@@ -464,44 +464,34 @@ int virtio_pci_create(struct vm *vm, const struct virtio_dev_ops *ops, void *dev
 	unsigned slot;
 	int ret;
 
-	if (!vm->pci)
+	if (!root)
 		return -ENODEV;
 	if (!ops || !ops->nr_queues || ops->nr_queues > VIRTIO_MAX_QUEUES)
 		return -EINVAL;
-	ret = pci_next_slot(vm->pci, &slot);
+	ret = pci_next_slot(root, &slot);
 	if (ret < 0)
 		return ret;
-	ret = pci_alloc_irqs(vm->pci, slot, ops->nr_queues + 1, true, &irq);
+	ret = pci_alloc_irqs(root, slot, ops->nr_queues + 1, true, &irq);
 	if (ret < 0)
 		return ret;
-	ret = virtio_pci_transport_create(&(struct virtio_pci_params){.ops = ops,
-								      .dev = dev,
-								      .label = label,
-								      .mem = &vm->mem,
-								      .irq = &irq,
-								      .log = vm->log},
-					  &d, &desc);
+	ret = virtio_pci_transport_create(
+		&(struct virtio_pci_params){
+			.ops = ops, .dev = dev, .label = label, .mem = mem, .irq = &irq, .log = lg},
+		&d, &desc);
 	if (ret < 0)
 		goto err_dev;
 	vp = d->priv;
-	ret = vm_add_device(vm, d);
+	ret = pci_add_device(root, slot, d, &desc, &vp->irqfds);
 	if (ret < 0)
 		goto err_dev;
-	ret = pci_add_device(vm->pci, slot, d, &desc, &vp->irqfds);
-	if (ret < 0)
-		goto err_vm;
 	*out = d;
 	return 0;
-err_vm:
-	/* Take it back from the VM, which would otherwise destroy the caller's device too. */
-	if (vm->nr_devs && vm->devs[vm->nr_devs - 1] == d)
-		vm->nr_devs--;
 err_dev:
 	if (vp)
 		vpci_free(vp, false); /* with the irq fds it took over */
 	else
 		close_irq_fds(&irq);
-	log_err(vm->log, "%s: cannot add virtio-pci device: %s", label ? label : "virtio",
+	log_err(lg, "%s: cannot add virtio-pci device: %s", label ? label : "virtio",
 		strerror(-ret));
 	return ret;
 }

@@ -76,13 +76,15 @@ void virtio_irq_config(struct virtio_irq *irq);
 /* A fatal device error: sets DEVICE_NEEDS_RESET and raises a config interrupt. */
 void virtio_irq_needs_reset(struct virtio_irq *irq);
 
-struct vm;
+struct pci_root;
 /*
- * Wraps a virtio device into a virtio-pci function and plugs it into the VM's PCI root.
- * dev_ops/dev are owned by the resulting struct device (destroy frees both). `label` names
- * the device in logs and in the sandbox (e.g. "virtio-blk0").
+ * Wraps a virtio device into a virtio-pci function and plugs it into the PCI root (the next
+ * slot, its MSI-X vectors and INTx). dev_ops/dev are owned by the resulting struct device
+ * (destroy frees both); on failure they stay the caller's. `label` names the device in logs
+ * and in the sandbox (e.g. "virtio-blk0").
  */
-int virtio_pci_create(struct vm *vm, const struct virtio_dev_ops *ops, void *dev, const char *label,
+int virtio_pci_create(struct pci_root *root, const struct guest_mem *mem, const struct logger *lg,
+		      const struct virtio_dev_ops *ops, void *dev, const char *label,
 		      struct device **out) MUST_CHECK;
 
 #endif
