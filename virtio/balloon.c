@@ -15,7 +15,7 @@
 
 #include "core/guest_mem.h"
 #include "core/log.h"
-#include "virtio/iov.h"
+#include "core/iov.h"
 #include "virtio/queue.h"
 #include "virtio/virtio.h"
 

@@ -18,7 +18,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "virtio/disk_raw.h"
-#include "virtio/iov.h"
+#include "core/iov.h"
 #include "virtio/queue.h"
 #include "virtio/virtio.h"
 

@@ -9,7 +9,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
-#include "virtio/iov.h"
+#include "core/iov.h"
 
 /* Zeros written per iovec when the file system cannot zero a range itself. */
 #define ZERO_BYTES (64u << 10)

@@ -143,6 +143,16 @@ bool virtq_ready(const struct virtq *q)
 	return q->size != 0;
 }
 
+void iov_cursor_reader(struct iov_cursor *cur, const struct virtq_chain *c)
+{
+	iov_cursor_init(cur, c->iov, c->nr_out);
+}
+
+void iov_cursor_writer(struct iov_cursor *cur, const struct virtq_chain *c)
+{
+	iov_cursor_init(cur, c->iov + c->nr_out, c->nr_in);
+}
+
 int virtq_chain_alloc(struct virtq_chain *c, unsigned cap)
 {
 	*c = (struct virtq_chain){0};

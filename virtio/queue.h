@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 #include <linux/virtio_ring.h>
 
+#include "core/iov.h"
 #include "core/util.h"
 
 struct guest_mem;
@@ -86,6 +87,11 @@ bool virtq_ready(const struct virtq *q);
 /* Allocates (once, off the hot path) iovec storage for chains of up to cap buffers. */
 int virtq_chain_alloc(struct virtq_chain *c, unsigned cap) MUST_CHECK;
 void virtq_chain_free(struct virtq_chain *c);
+
+/* A cursor over the chain's device-readable (driver to device) part. */
+void iov_cursor_reader(struct iov_cursor *cur, const struct virtq_chain *c);
+/* A cursor over the chain's device-writable (device to driver) part. */
+void iov_cursor_writer(struct iov_cursor *cur, const struct virtq_chain *c);
 
 /*
  * Takes the next available chain.

@@ -20,7 +20,7 @@
 
 #include "core/guest_mem.h"
 #include "core/log.h"
-#include "virtio/iov.h"
+#include "core/iov.h"
 #include "virtio/queue.h"
 
 #define REGION_SIZE 0x10000u

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "test/unit/testutil.h"
-#include "virtio/iov.h"
+#include "core/iov.h"
 #include "virtio/queue.h"
 
 /* Three buffers of 3, 0 and 5 bytes: boundaries in odd places and an empty one. */

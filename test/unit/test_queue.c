@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "test/unit/testutil.h"
 #include "test/unit/virtq_driver.h"
-#include "virtio/iov.h"
+#include "core/iov.h"
 #include "virtio/queue.h"
 
 /* Region A [0, 1M) holds the rings and data; B [2M, 3M) and C [3M, 4M) are adjacent. */

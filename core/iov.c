@@ -1,8 +1,6 @@
-#include "virtio/iov.h"
+#include "core/iov.h"
 
 #include <string.h>
-
-#include "virtio/queue.h"
 
 void iov_cursor_init(struct iov_cursor *cur, const struct iovec *iov, unsigned nr)
 {
@@ -16,16 +14,6 @@ void iov_cursor_init(struct iov_cursor *cur, const struct iovec *iov, unsigned n
 			total += iov[i].iov_len;
 	}
 	*cur = (struct iov_cursor){.iov = iov, .nr = nr, .remaining = total};
-}
-
-void iov_cursor_reader(struct iov_cursor *cur, const struct virtq_chain *c)
-{
-	iov_cursor_init(cur, c->iov, c->nr_out);
-}
-
-void iov_cursor_writer(struct iov_cursor *cur, const struct virtq_chain *c)
-{
-	iov_cursor_init(cur, c->iov + c->nr_out, c->nr_in);
 }
 
 size_t iov_remaining(const struct iov_cursor *cur)

@@ -1,21 +1,20 @@
 /*
- * A byte-stream cursor over a chain's device-readable or device-writable buffers (crosvm's
- * Reader/Writer): devices parse a request header and move data without caring how the
- * driver split it into descriptors.
+ * A byte-stream cursor over an array of iovecs (crosvm's Reader/Writer): a device parses a
+ * request header and moves data without caring how the driver split it into descriptors
+ * (virtio/queue.h makes cursors over a chain's buffers), and a disk back end copies between
+ * guest buffers and its own.
  *
  * The buffers are guest memory the guest may change at any time, so a device copies a
  * header out with iov_read and only then looks at it. A cursor never goes past the iovecs
  * it was given; reads and writes move exactly the asked size or nothing.
  */
-#ifndef CROSVM_VIRTIO_IOV_H
-#define CROSVM_VIRTIO_IOV_H
+#ifndef CROSVM_CORE_IOV_H
+#define CROSVM_CORE_IOV_H
 
 #include <stddef.h>
 #include <sys/uio.h>
 
 #include "core/util.h"
-
-struct virtq_chain;
 
 struct iov_cursor {
 	const struct iovec *iov; /* current iovec */
@@ -27,10 +26,6 @@ struct iov_cursor {
 
 /* A cursor over iov[0, nr). */
 void iov_cursor_init(struct iov_cursor *cur, const struct iovec *iov, unsigned nr);
-/* A cursor over the chain's device-readable (driver to device) part. */
-void iov_cursor_reader(struct iov_cursor *cur, const struct virtq_chain *c);
-/* A cursor over the chain's device-writable (device to driver) part. */
-void iov_cursor_writer(struct iov_cursor *cur, const struct virtq_chain *c);
 
 size_t iov_remaining(const struct iov_cursor *cur);
 /* Bytes moved or skipped so far: for a writer, the `written` to push. */
