@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "virtio/disk.h"
 
 #define CONFIG_MAX_SERIAL      4
 #define CONFIG_MAX_DISKS       16
@@ -26,18 +27,6 @@ struct serial_config {
 	bool console; /* console=ttyS<n-1> on the kernel command line */
 	bool stdin_;  /* takes input from stdin */
 	bool earlycon;
-};
-
-struct disk_config {
-	char *path;
-	bool ro;
-	bool root;
-	bool sparse;	     /* default true: discard punches holes */
-	bool direct;	     /* O_DIRECT */
-	bool lock;	     /* default true: advisory lock on the image */
-	uint32_t block_size; /* default 512 */
-	char id[21];	     /* virtio-blk serial, at most 20 bytes */
-	bool has_id;
 };
 
 enum boot_proto_cfg { BOOT_CFG_AUTO = 0, BOOT_CFG_LINUX, BOOT_CFG_PVH };

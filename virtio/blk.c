@@ -15,7 +15,6 @@
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 
-#include "core/config.h"
 #include "core/log.h"
 #include "virtio/disk_raw.h"
 #include "core/iov.h"
@@ -59,7 +58,7 @@ _Static_assert(sizeof(struct virtio_blk_discard_write_zeroes) == 16, "segment");
 
 struct blk {
 	const struct logger *log;
-	struct disk_raw disk;
+	struct disk *disk;
 	uint64_t features;
 	uint32_t blk_size;
 	bool has_id;
@@ -70,6 +69,12 @@ struct blk {
 	 * size under a request (a write in flight would otherwise grow a shrunk file again).
 	 */
 	pthread_mutex_t io_lock;
+	/* The back-end request in flight (one at a time) and its completion. */
+	struct disk_req req;
+	pthread_mutex_t done_lock;
+	pthread_cond_t done_cond;
+	bool completed;
+	int result;
 	uint64_t capacity; /* sectors; written under io_lock, read atomically by config reads */
 	uint64_t nr_bad;   /* requests the guest got wrong, for rate-limited logs */
 	uint64_t nr_ioerr; /* requests the host failed */
@@ -107,7 +112,7 @@ bad_request(struct blk *b, uint16_t head, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	log_warn(b->log, "virtio-blk %s: request %u: %s [%" PRIu64 " so far]", b->disk.path, head,
+	log_warn(b->log, "virtio-blk %s: request %u: %s [%" PRIu64 " so far]", b->disk->path, head,
 		 why, b->nr_bad);
 }
 
@@ -116,7 +121,42 @@ static void io_failed(struct blk *b, const char *what, uint64_t sector, int err)
 	if (log_ratelimit(&b->nr_ioerr))
 		log_err(b->log,
 			"virtio-blk %s: %s at sector %" PRIu64 " failed: %s [%" PRIu64 " so far]",
-			b->disk.path, what, sector, strerror(-err), b->nr_ioerr);
+			b->disk->path, what, sector, strerror(-err), b->nr_ioerr);
+}
+
+static void req_done(struct disk_req *req, int ret)
+{
+	struct blk *b = req->ctx;
+
+	pthread_mutex_lock(&b->done_lock);
+	b->result = ret;
+	b->completed = true;
+	pthread_cond_signal(&b->done_cond);
+	pthread_mutex_unlock(&b->done_lock);
+}
+
+/*
+ * io_lock held. Runs one back-end request to its end: requests are served one at a time,
+ * so this waits for the completion, which the raw back end delivers inside disk_submit
+ * and an asynchronous one from its own thread.
+ */
+static int disk_io(struct blk *b, struct disk_req r)
+{
+	int ret;
+
+	b->req = r;
+	b->req.done = req_done;
+	b->req.ctx = b;
+	b->completed = false;
+	ret = disk_submit(b->disk, &b->req);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&b->done_lock);
+	while (!b->completed)
+		pthread_cond_wait(&b->done_cond, &b->done_lock);
+	ret = b->result;
+	pthread_mutex_unlock(&b->done_lock);
+	return ret;
 }
 
 /* [sector, sector+n) lies inside the disk; the sum never wraps. */
@@ -147,8 +187,10 @@ static uint8_t do_rw(struct blk *b, uint16_t head, uint64_t sector, struct iov_c
 	/* A chain has no more buffers than the queue has descriptors, so this always fits. */
 	ret = iov_take(data, len, b->iov, VIRTIO_BLK_QUEUE_SIZE, &nr);
 	if (!ret)
-		ret = write ? disk_raw_write(&b->disk, b->iov, nr, sector << SECTOR_SHIFT)
-			    : disk_raw_read(&b->disk, b->iov, nr, sector << SECTOR_SHIFT);
+		ret = disk_io(b, (struct disk_req){.op = write ? DISK_WRITE : DISK_READ,
+						   .off = sector << SECTOR_SHIFT,
+						   .iov = b->iov,
+						   .nr = nr});
 	if (ret) {
 		io_failed(b, write ? "write" : "read", sector, ret);
 		return VIRTIO_BLK_S_IOERR;
@@ -209,10 +251,11 @@ static uint8_t do_discard(struct blk *b, uint16_t head, struct iov_cursor *rd, b
 		uint64_t off = le64toh(seg[i].sector) << SECTOR_SHIFT;
 		uint64_t bytes = (uint64_t)le32toh(seg[i].num_sectors) << SECTOR_SHIFT;
 
-		ret = zeroes ? disk_raw_write_zeroes(&b->disk, off, bytes,
-						     le32toh(seg[i].flags) &
-							     VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
-			     : disk_raw_discard(&b->disk, off, bytes);
+		ret = disk_io(b, (struct disk_req){.op = zeroes ? DISK_WRITE_ZEROES : DISK_DISCARD,
+						   .off = off,
+						   .len = bytes,
+						   .unmap = le32toh(seg[i].flags) &
+							    VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP});
 		if (ret)
 			io_failed(b, what, le64toh(seg[i].sector), ret);
 	}
@@ -225,7 +268,7 @@ static uint8_t execute(struct blk *b, uint16_t head, const struct virtio_blk_out
 {
 	uint32_t type = le32toh(h->type);
 	uint64_t sector = le64toh(h->sector);
-	bool ro = b->disk.ro;
+	bool ro = b->disk->ro;
 	int ret;
 
 	switch (type) {
@@ -237,7 +280,7 @@ static uint8_t execute(struct blk *b, uint16_t head, const struct virtio_blk_out
 		return do_rw(b, head, sector, rd, true, written);
 	case VIRTIO_BLK_T_FLUSH:
 		/* The status goes out only now: a flush the guest sees done is on disk. */
-		ret = disk_raw_flush(&b->disk);
+		ret = disk_io(b, (struct disk_req){.op = DISK_FLUSH});
 		if (ret)
 			io_failed(b, "flush", 0, ret);
 		return ret ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
@@ -396,14 +439,14 @@ static void *worker(void *arg)
 		if (poll(p, ARRAY_SIZE(p), -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_err(b->log, "virtio-blk %s: worker poll: %s", b->disk.path,
+			log_err(b->log, "virtio-blk %s: worker poll: %s", b->disk->path,
 				strerror(errno));
 			break;
 		}
 		if (p[0].revents || __atomic_load_n(&b->stop, __ATOMIC_RELAXED))
 			return NULL;
 		if (p[1].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-			log_err(b->log, "virtio-blk %s: worker eventfd failed", b->disk.path);
+			log_err(b->log, "virtio-blk %s: worker eventfd failed", b->disk->path);
 			break;
 		}
 		if (eventfd_drain(b->kick_fd, &n) == 0 && b->q && !b->broken)
@@ -438,7 +481,7 @@ static int blk_config_read(void *dev, uint32_t off, void *data, uint32_t len)
 	if (b->features & BIT(VIRTIO_BLK_F_WRITE_ZEROES)) {
 		put_le(cfg + CFG_MAX_WZ_SECT, UINT32_MAX, 4);
 		put_le(cfg + CFG_MAX_WZ_SEG, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
-		cfg[CFG_WZ_MAY_UNMAP] = b->disk.sparse;
+		cfg[CFG_WZ_MAY_UNMAP] = b->disk->sparse;
 	}
 	memcpy(data, cfg + off, len);
 	return 0;
@@ -474,7 +517,7 @@ static int blk_activate(void *dev, const struct virtio_activate *a)
 	ret = -pthread_create(&b->worker, NULL, worker, b);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret < 0) {
-		log_err(b->log, "virtio-blk %s: cannot start the worker: %s", b->disk.path,
+		log_err(b->log, "virtio-blk %s: cannot start the worker: %s", b->disk->path,
 			strerror(-ret));
 		goto out;
 	}
@@ -510,7 +553,7 @@ static void blk_reset(void *dev)
 static int blk_fds(void *dev, struct fd_list *out)
 {
 	struct blk *b = dev;
-	int ret = fd_list_add(out, b->disk.fd);
+	int ret = disk_fds(b->disk, out);
 
 	/* The kick eventfd is the transport's, which lists it. */
 	if (!ret)
@@ -538,18 +581,18 @@ static int resize(struct blk *b, uint64_t size, char *err, size_t err_len)
 	int ret;
 
 	pthread_mutex_lock(&b->io_lock);
-	old = b->disk.size;
-	ret = disk_raw_resize(&b->disk, size);
+	old = b->disk->size;
+	ret = disk_resize(b->disk, size);
 	if (!ret)
 		__atomic_store_n(&b->capacity, size >> SECTOR_SHIFT, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&b->io_lock);
 	if (ret) {
-		snprintf(err, err_len, "cannot resize %s to %" PRIu64 " bytes: %s", b->disk.path,
+		snprintf(err, err_len, "cannot resize %s to %" PRIu64 " bytes: %s", b->disk->path,
 			 size, strerror(-ret));
 		return ret;
 	}
 	log_info(b->log, "virtio-blk %s: resized from %" PRIu64 " to %" PRIu64 " bytes",
-		 b->disk.path, old, size);
+		 b->disk->path, old, size);
 	pthread_mutex_lock(&b->state_lock);
 	if (b->irq)
 		virtio_irq_config(b->irq);
@@ -569,7 +612,7 @@ static int blk_command(void *dev, const char *req, dev_reply_fn done, void *done
 		reply_error(done, done_ctx, "malformed request");
 	} else if (strcmp(json_object_get_string(cmd), "disk_resize") != 0) {
 		reply_error(done, done_ctx, "unknown command");
-	} else if (b->disk.ro) {
+	} else if (b->disk->ro) {
 		reply_error(done, done_ctx, "disk is read-only");
 	} else if (!json_object_object_get_ex(o, "size", &size) ||
 		   !json_object_is_type(size, json_type_int) || json_object_get_int64(size) < 0) {
@@ -591,9 +634,11 @@ static void blk_destroy(void *dev)
 
 	blk_reset(b);
 	close_fd(&b->stop_fd);
-	disk_raw_close(&b->disk);
+	disk_close(b->disk);
 	virtq_chain_free(&b->chain);
 	free(b->iov);
+	pthread_cond_destroy(&b->done_cond);
+	pthread_mutex_destroy(&b->done_lock);
 	pthread_mutex_destroy(&b->state_lock);
 	pthread_mutex_destroy(&b->io_lock);
 	free(b);
@@ -653,7 +698,6 @@ int virtio_blk_create(const struct disk_config *cfg, const struct logger *lg,
 		return -ENOMEM;
 	b->log = lg;
 	b->kick_fd = b->stop_fd = -1;
-	b->disk.fd = -1;
 	b->features = features_for(cfg);
 	b->blk_size = cfg->block_size;
 	b->has_id = cfg->has_id;
@@ -665,30 +709,41 @@ int virtio_blk_create(const struct disk_config *cfg, const struct logger *lg,
 	ret = -pthread_mutex_init(&b->state_lock, NULL);
 	if (ret)
 		goto err_io_lock;
+	ret = -pthread_mutex_init(&b->done_lock, NULL);
+	if (ret)
+		goto err_state_lock;
+	ret = -pthread_cond_init(&b->done_cond, NULL);
+	if (ret)
+		goto err_done_lock;
 	b->iov = calloc(VIRTIO_BLK_QUEUE_SIZE, sizeof(*b->iov));
 	ret = b->iov ? virtq_chain_alloc(&b->chain, VIRTIO_BLK_QUEUE_SIZE) : -ENOMEM;
 	if (ret)
-		goto err_state_lock;
+		goto err_done_cond;
 	ret = new_eventfd(&b->stop_fd);
 	if (ret)
 		goto err_fds;
-	ret = disk_raw_open(&b->disk, cfg, lg);
+	/* The raw file is the one back end so far; blk uses it only through struct disk_ops. */
+	ret = disk_raw_open(cfg, lg, &b->disk);
 	if (ret)
 		goto err_fds;
-	b->capacity = b->disk.size >> SECTOR_SHIFT;
-	if (b->disk.size % SECTOR_SIZE)
+	b->capacity = b->disk->size >> SECTOR_SHIFT;
+	if (b->disk->size % SECTOR_SIZE)
 		log_warn(lg,
 			 "disk image %s: its size %" PRIu64 " is not a multiple of 512; the last "
 			 "%" PRIu64 " bytes are not visible to the guest",
-			 b->disk.path, b->disk.size, b->disk.size % SECTOR_SIZE);
+			 b->disk->path, b->disk->size, b->disk->size % SECTOR_SIZE);
 	*ops = &blk_ops;
 	*dev = b;
 	return 0;
 err_fds:
 	close_fd(&b->stop_fd);
 	virtq_chain_free(&b->chain);
-err_state_lock:
+err_done_cond:
 	free(b->iov);
+	pthread_cond_destroy(&b->done_cond);
+err_done_lock:
+	pthread_mutex_destroy(&b->done_lock);
+err_state_lock:
 	pthread_mutex_destroy(&b->state_lock);
 err_io_lock:
 	pthread_mutex_destroy(&b->io_lock);

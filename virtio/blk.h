@@ -1,9 +1,10 @@
 /*
- * virtio-blk (virtio 1.2, section 5.2) on a raw image (virtio/disk_raw.h): one request queue
- * served by one worker thread per device, so that slow disk I/O never stalls the event loop.
- * The worker waits on the queue's kick eventfd itself (own_kicks in virtio/virtio.h), moves
- * data between the image and guest memory with preadv/pwritev, completes requests and raises
- * the queue interrupt itself, moderated while a batch runs (virtio/blk.c, process).
+ * virtio-blk (virtio 1.2, section 5.2) on a disk back end (virtio/disk.h; the raw image of
+ * virtio/disk_raw.h): one request queue served by one worker thread per device, so that slow
+ * disk I/O never stalls the event loop. The worker waits on the queue's kick eventfd itself
+ * (own_kicks in virtio/virtio.h), hands each request's data to the back end, completes
+ * requests and raises the queue interrupt itself, moderated while a batch runs
+ * (virtio/blk.c, between).
  *
  * Supported requests: IN, OUT, FLUSH, GET_ID, DISCARD (sparse images) and WRITE_ZEROES
  * (writable images). The configuration is read-only from the guest's side; the control

@@ -7,14 +7,29 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#include "core/config.h"
-#include "core/log.h"
+#include "core/device.h"
 #include "core/iov.h"
+#include "core/log.h"
 
 /* Zeros written per iovec when the file system cannot zero a range itself. */
 #define ZERO_BYTES (64u << 10)
 /* O_DIRECT alignment when the kernel does not say (no STATX_DIOALIGN): a page is always safe. */
 #define SAFE_ALIGN 4096u
+
+struct disk_raw {
+	struct disk d;
+	int fd;
+	bool direct;
+	uint32_t mem_align; /* O_DIRECT buffer alignment (1 when buffered) */
+	uint32_t off_align; /* O_DIRECT offset/length alignment (1 when buffered) */
+	uint8_t *bounce;    /* DISK_RAW_CHUNK bytes, O_DIRECT only */
+	uint8_t *zeros;	    /* ZERO_BYTES of zeros for writing zeroes */
+	char *path;
+	const struct logger *log;
+	unsigned warned; /* WARNED_* bits: each fallback is reported once */
+};
+
+static const struct disk_ops raw_ops;
 
 enum {
 	WARNED_DISCARD = 1u << 0,
@@ -56,7 +71,7 @@ static int direct_alignment(struct disk_raw *d)
 	}
 	d->mem_align = mem;
 	d->off_align = off;
-	if (d->size % off)
+	if (d->d.size % off)
 		log_warn(d->log,
 			 "disk image %s: its size is not a multiple of the O_DIRECT block (%u "
 			 "bytes); writes to its last block will fail",
@@ -76,27 +91,44 @@ static int alloc_aligned(uint8_t **p, size_t align, size_t len)
 	return 0;
 }
 
-int disk_raw_open(struct disk_raw *d, const struct disk_config *cfg, const struct logger *lg)
+static void raw_close(struct disk *disk)
+{
+	struct disk_raw *d = container_of(disk, struct disk_raw, d);
+
+	close_fd(&d->fd);
+	free(d->bounce);
+	free(d->zeros);
+	free(d->path);
+	free(d);
+}
+
+int disk_raw_open(const struct disk_config *cfg, const struct logger *lg, struct disk **out)
 {
 	int flags = (cfg->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | (cfg->direct ? O_DIRECT : 0);
+	struct disk_raw *d;
 	struct stat st;
 	off_t end;
 	int ret;
 
-	*d = (struct disk_raw){.fd = -1,
-			       .ro = cfg->ro,
-			       .direct = cfg->direct,
-			       .sparse = cfg->sparse,
-			       .mem_align = 1,
-			       .off_align = 1,
-			       .log = lg};
 	if (!cfg->path || !cfg->path[0]) {
 		log_err(lg, "virtio-blk: a disk needs an image path");
 		return -EINVAL;
 	}
-	d->path = strdup(cfg->path);
-	if (!d->path)
+	d = calloc(1, sizeof(*d));
+	if (!d)
 		return -ENOMEM;
+	*d = (struct disk_raw){.d = {.ops = &raw_ops, .ro = cfg->ro, .sparse = cfg->sparse},
+			       .fd = -1,
+			       .direct = cfg->direct,
+			       .mem_align = 1,
+			       .off_align = 1,
+			       .log = lg};
+	d->path = strdup(cfg->path);
+	if (!d->path) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	d->d.path = d->path;
 	d->fd = open(cfg->path, flags);
 	if (d->fd < 0) {
 		ret = -errno;
@@ -137,7 +169,7 @@ int disk_raw_open(struct disk_raw *d, const struct disk_config *cfg, const struc
 		log_err(lg, "disk image %s: cannot find its size: %s", d->path, strerror(-ret));
 		goto err;
 	}
-	d->size = (uint64_t)end;
+	d->d.size = (uint64_t)end;
 	if (cfg->direct) {
 		ret = direct_alignment(d);
 		if (!ret)
@@ -149,26 +181,17 @@ int disk_raw_open(struct disk_raw *d, const struct disk_config *cfg, const struc
 	ret = alloc_aligned(&d->zeros, MAX(d->mem_align, SAFE_ALIGN), ZERO_BYTES);
 	if (ret)
 		goto err;
+	*out = &d->d;
 	return 0;
 err:
-	disk_raw_close(d);
+	raw_close(&d->d);
 	return ret;
-}
-
-void disk_raw_close(struct disk_raw *d)
-{
-	close_fd(&d->fd);
-	free(d->bounce);
-	free(d->zeros);
-	free(d->path);
-	d->bounce = d->zeros = NULL;
-	d->path = NULL;
 }
 
 /* [off, off+len) lies inside the image (and so fits off_t). */
 static bool in_image(const struct disk_raw *d, uint64_t off, uint64_t len)
 {
-	return off <= d->size && len <= d->size - off;
+	return off <= d->d.size && len <= d->d.size - off;
 }
 
 static uint64_t iov_total(const struct iovec *iov, unsigned nr)
@@ -304,28 +327,13 @@ static int transfer(struct disk_raw *d, struct iovec *iov, unsigned nr, uint64_t
 {
 	uint64_t len = iov_total(iov, nr);
 
-	if (write && d->ro)
+	if (write && d->d.ro)
 		return -EROFS;
 	if (!in_image(d, off, len))
 		return -EINVAL;
 	if (direct_ok(d, iov, nr, off))
 		return rw_full(d->fd, iov, nr, off, write);
 	return bounce_rw(d, iov, nr, off, len, write);
-}
-
-int disk_raw_read(struct disk_raw *d, struct iovec *iov, unsigned nr, uint64_t off)
-{
-	return transfer(d, iov, nr, off, false);
-}
-
-int disk_raw_write(struct disk_raw *d, struct iovec *iov, unsigned nr, uint64_t off)
-{
-	return transfer(d, iov, nr, off, true);
-}
-
-int disk_raw_flush(struct disk_raw *d)
-{
-	return fdatasync(d->fd) < 0 ? -errno : 0;
 }
 
 static int falloc(struct disk_raw *d, int mode, uint64_t off, uint64_t len)
@@ -339,16 +347,16 @@ static int falloc(struct disk_raw *d, int mode, uint64_t off, uint64_t len)
 
 static int check_modify(const struct disk_raw *d, uint64_t off, uint64_t len)
 {
-	if (d->ro)
+	if (d->d.ro)
 		return -EROFS;
 	return in_image(d, off, len) ? 0 : -EINVAL;
 }
 
-int disk_raw_discard(struct disk_raw *d, uint64_t off, uint64_t len)
+static int discard(struct disk_raw *d, uint64_t off, uint64_t len)
 {
 	int ret = check_modify(d, off, len);
 
-	if (ret || !len || !d->sparse)
+	if (ret || !len || !d->d.sparse)
 		return ret;
 	ret = falloc(d, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
 	if (ret == -EOPNOTSUPP) {
@@ -375,20 +383,20 @@ static int write_zeros(struct disk_raw *d, uint64_t off, uint64_t len)
 		for (uint64_t done = 0; done < n; done += ZERO_BYTES)
 			v[k++] = (struct iovec){.iov_base = d->zeros,
 						.iov_len = (size_t)MIN(n - done, ZERO_BYTES)};
-		ret = disk_raw_write(d, v, k, off);
+		ret = transfer(d, v, k, off, true);
 		off += n;
 		len -= n;
 	}
 	return ret;
 }
 
-int disk_raw_write_zeroes(struct disk_raw *d, uint64_t off, uint64_t len, bool unmap)
+static int write_zeroes(struct disk_raw *d, uint64_t off, uint64_t len, bool unmap)
 {
 	int ret = check_modify(d, off, len);
 
 	if (ret || !len)
 		return ret;
-	if (unmap && d->sparse) {
+	if (unmap && d->d.sparse) {
 		ret = falloc(d, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
 		if (ret != -EOPNOTSUPP)
 			return ret;
@@ -402,23 +410,60 @@ int disk_raw_write_zeroes(struct disk_raw *d, uint64_t off, uint64_t len, bool u
 	return write_zeros(d, off, len);
 }
 
-int disk_raw_resize(struct disk_raw *d, uint64_t size)
+static int raw_resize(struct disk *disk, uint64_t size)
 {
+	struct disk_raw *d = container_of(disk, struct disk_raw, d);
 	int ret;
 
-	if (d->ro)
+	if (d->d.ro)
 		return -EROFS;
 	if (size > (uint64_t)INT64_MAX)
 		return -EFBIG;
 	if (ftruncate(d->fd, (off_t)size) < 0)
 		return -errno;
 	/* A non-sparse image keeps its promise of allocated space for the new part too. */
-	if (size > d->size && !d->sparse) {
-		ret = falloc(d, 0, d->size, size - d->size);
+	if (size > d->d.size && !d->d.sparse) {
+		ret = falloc(d, 0, d->d.size, size - d->d.size);
 		if (ret && first_time(d, WARNED_GROW_ALLOC))
 			log_warn(d->log, "disk image %s: cannot allocate the grown space: %s",
 				 d->path, strerror(-ret));
 	}
-	d->size = size;
+	d->d.size = size;
 	return 0;
 }
+
+static int execute(struct disk_raw *d, const struct disk_req *r)
+{
+	switch (r->op) {
+	case DISK_READ:
+		return transfer(d, r->iov, r->nr, r->off, false);
+	case DISK_WRITE:
+		return transfer(d, r->iov, r->nr, r->off, true);
+	case DISK_FLUSH:
+		return fdatasync(d->fd) < 0 ? -errno : 0;
+	case DISK_DISCARD:
+		return discard(d, r->off, r->len);
+	case DISK_WRITE_ZEROES:
+		return write_zeroes(d, r->off, r->len, r->unmap);
+	}
+	return -EOPNOTSUPP;
+}
+
+/* Synchronous: the request is carried out and completed before this returns. */
+static int raw_submit(struct disk *disk, struct disk_req *req)
+{
+	req->done(req, execute(container_of(disk, struct disk_raw, d), req));
+	return 0;
+}
+
+static int raw_fds(struct disk *disk, struct fd_list *out)
+{
+	return fd_list_add(out, container_of(disk, struct disk_raw, d)->fd);
+}
+
+static const struct disk_ops raw_ops = {
+	.submit = raw_submit,
+	.resize = raw_resize,
+	.fds = raw_fds,
+	.close = raw_close,
+};
