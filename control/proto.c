@@ -14,10 +14,9 @@
 
 #include <json-c/json.h>
 
+#include "core/device.h"
 #include "core/util.h"
 
-/* Replies come from the VMM itself; this only bounds a broken handler. */
-#define REPLY_MAX_LEN (1024u * 1024u)
 /* Names echoed back in error messages are cut to this many bytes. */
 #define ECHO_MAX 32
 
@@ -461,6 +460,81 @@ out:
 	return r;
 }
 
+/* Indexed by the virtio-balloon tag; the names are crosvm's BalloonStats fields. */
+static const char *const stat_names[DEV_BALLOON_NR_STATS] = {
+	"swap_in",	    "swap_out",	   "major_faults",
+	"minor_faults",	    "free_memory", "total_memory",
+	"available_memory", "disk_caches", "hugetlb_allocations",
+	"hugetlb_failures",
+};
+
+/* A new object {"ok":ok}, or NULL. */
+static struct json_object *reply_object(bool ok)
+{
+	struct json_object *obj = json_object_new_object();
+	struct json_object *v = json_object_new_boolean(ok);
+
+	if (!obj || !v || json_object_object_add(obj, "ok", v) < 0) {
+		json_object_put(v);
+		json_object_put(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+/* Adds v (taken over, NULL allowed: out of memory) to obj as name. */
+static int add(struct json_object *obj, const char *name, struct json_object *v)
+{
+	if (!v)
+		return -ENOMEM;
+	if (json_object_object_add(obj, name, v) < 0) {
+		json_object_put(v);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int control_proto_format_ok(char **out)
+{
+	struct json_object *obj = reply_object(true);
+	int r = obj ? to_line(obj, out) : -ENOMEM;
+
+	json_object_put(obj);
+	return r;
+}
+
+int control_proto_format_version(const char *version, char **out)
+{
+	struct json_object *obj = reply_object(true);
+	int r = obj ? add(obj, "version", json_object_new_string(version ? version : "")) : -ENOMEM;
+
+	if (r == 0)
+		r = to_line(obj, out);
+	json_object_put(obj);
+	return r;
+}
+
+int control_proto_format_stats(const struct dev_balloon_stats *st, char **out)
+{
+	struct json_object *obj = reply_object(true), *stats = json_object_new_object();
+	int r = obj && stats ? 0 : -ENOMEM;
+
+	for (unsigned i = 0; r == 0 && i < DEV_BALLOON_NR_STATS; i++)
+		if (st->valid & (1u << i))
+			r = add(stats, stat_names[i], json_object_new_uint64(st->val[i]));
+	if (r == 0) {
+		r = add(obj, "stats", stats);
+		stats = NULL;
+	}
+	if (r == 0)
+		r = add(obj, "balloon_actual", json_object_new_uint64(st->actual_bytes));
+	if (r == 0)
+		r = to_line(obj, out);
+	json_object_put(stats);
+	json_object_put(obj);
+	return r;
+}
+
 int control_proto_format_error(const char *msg, char **out)
 {
 	struct json_object *obj, *v;
@@ -480,41 +554,5 @@ int control_proto_format_error(const char *msg, char **out)
 	r = to_line(obj, out);
 out:
 	json_object_put(obj);
-	return r;
-}
-
-int control_proto_normalize_reply(const char *json, char **out)
-{
-	struct control_decoder *d = NULL;
-	struct json_object *v = NULL, *ok;
-	size_t len, used = 0, i;
-	bool done = false;
-	int r;
-
-	if (!json || !out)
-		return -EINVAL;
-	len = strnlen(json, REPLY_MAX_LEN + 1);
-	if (len > REPLY_MAX_LEN)
-		return -EINVAL;
-	r = control_decoder_new(REPLY_MAX_LEN, &d);
-	if (r < 0)
-		return r;
-	r = control_decoder_feed(d, json, len, &used, &done, &v, NULL, 0);
-	if (r < 0 || !done) {
-		r = r == -ENOMEM ? r : -EINVAL;
-		goto out;
-	}
-	r = -EINVAL;
-	for (i = used; i < len; i++) {
-		if (!is_json_ws(json[i]))
-			goto out;
-	}
-	if (!json_object_is_type(v, json_type_object) || !json_object_object_get_ex(v, "ok", &ok) ||
-	    !json_object_is_type(ok, json_type_boolean))
-		goto out;
-	r = to_line(v, out);
-out:
-	json_object_put(v);
-	control_decoder_free(d);
 	return r;
 }

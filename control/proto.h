@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct json_object;
+struct dev_balloon_stats;
 
 /* Largest request object the server accepts, in bytes of JSON text. */
 #define CONTROL_PROTO_MAX_MSG (64u * 1024u)
@@ -82,12 +83,18 @@ bool control_decoder_mid_message(const struct control_decoder *d);
 
 /* Request text for m (one line, no newline), malloc'd into *out. */
 int control_proto_format_request(const struct control_msg *m, char **out);
-/* {"ok":false,"error":msg} (one line, no newline), malloc'd into *out. */
-int control_proto_format_error(const char *msg, char **out);
 /*
- * Checks that json is one JSON object with a boolean "ok" and rewrites it as one line (the
- * framing depends on replies holding no raw newline), malloc'd into *out. -EINVAL otherwise.
+ * Replies, each one line (the framing depends on replies holding no raw newline) without the
+ * newline, malloc'd into *out:
+ *   {"ok":true}
+ *   {"ok":false,"error":msg}
+ *   {"ok":true,"version":version}
+ *   {"ok":true,"stats":{name:value, ...},"balloon_actual":bytes}: only the statistics the
+ *     guest reported, named as crosvm's BalloonStats fields, in virtio tag order.
  */
-int control_proto_normalize_reply(const char *json, char **out);
+int control_proto_format_ok(char **out);
+int control_proto_format_error(const char *msg, char **out);
+int control_proto_format_version(const char *version, char **out);
+int control_proto_format_stats(const struct dev_balloon_stats *st, char **out);
 
 #endif

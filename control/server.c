@@ -37,18 +37,17 @@
 #include "core/log.h"
 #include "core/util.h"
 
-#define DEFAULT_MAX_CLIENTS  64
-#define DEFAULT_IDLE_MS	     30000
-#define CLIENT_MAX_INFLIGHT  16
-#define OUT_LIMIT	     (256u * 1024u)
-#define READ_CHUNK	     4096
-#define ACCEPT_BURST	     16
-#define ACCEPT_PAUSE_MS	     100
-#define LISTEN_BACKLOG	     16
-#define DISCARD_MAX	     (64u * 1024u)
-#define NOTE_BURST	     10
-#define NOTE_WINDOW_S	     10
-#define REPLY_INTERNAL_ERROR "{\"ok\":false,\"error\":\"internal error: no reply\"}"
+#define DEFAULT_MAX_CLIENTS 64
+#define DEFAULT_IDLE_MS	    30000
+#define CLIENT_MAX_INFLIGHT 16
+#define OUT_LIMIT	    (256u * 1024u)
+#define READ_CHUNK	    4096
+#define ACCEPT_BURST	    16
+#define ACCEPT_PAUSE_MS	    100
+#define LISTEN_BACKLOG	    16
+#define DISCARD_MAX	    (64u * 1024u)
+#define NOTE_BURST	    10
+#define NOTE_WINDOW_S	    10
 
 struct control_client;
 
@@ -593,30 +592,26 @@ void control_server_destroy(struct control_server *s)
 	free(s);
 }
 
-void control_reply(struct control_request *req, const char *reply_json)
+/* Sends a reply line built by the protocol module (NULL: it ran out of memory). */
+static void reply_line(struct control_request *req, char *line)
 {
-	struct control_client *c;
-	char *line = NULL;
-
 	if (!req)
 		return;
-	c = req->client;
-	if (!c) {
+	if (!req->client) {
+		free(line);
 		free(req);
 		return;
-	}
-	if (control_proto_normalize_reply(reply_json, &line) < 0) {
-		log_err(c->srv->log,
-			"control: the reply to \"%s\" is not a JSON object with \"ok\"",
-			control_proto_cmd_name(req->msg.cmd));
-		line = strdup(REPLY_INTERNAL_ERROR);
 	}
 	answer(req, line);
 }
 
 void control_reply_ok(struct control_request *req)
 {
-	control_reply(req, "{\"ok\":true}");
+	char *line = NULL;
+
+	if (control_proto_format_ok(&line) < 0)
+		line = NULL;
+	reply_line(req, line);
 }
 
 void control_reply_error(struct control_request *req, const char *msg)
@@ -625,18 +620,28 @@ void control_reply_error(struct control_request *req, const char *msg)
 
 	if (control_proto_format_error(msg, &line) < 0)
 		line = NULL;
-	control_reply(req, line ? line : REPLY_INTERNAL_ERROR);
-	free(line);
+	reply_line(req, line);
 }
 
-const char *control_request_command(const struct control_request *req)
+void control_reply_version(struct control_request *req, const char *version)
 {
-	return req ? control_proto_cmd_name(req->msg.cmd) : NULL;
+	char *line = NULL;
+
+	if (control_proto_format_version(version, &line) < 0)
+		line = NULL;
+	reply_line(req, line);
 }
 
-int control_request_u64(const struct control_request *req, const char *field, uint64_t *out)
+void control_reply_stats(struct control_request *req, const struct dev_balloon_stats *st)
 {
-	if (!req)
-		return -EINVAL;
-	return control_proto_msg_arg(&req->msg, field, out);
+	char *line = NULL;
+
+	if (control_proto_format_stats(st, &line) < 0)
+		line = NULL;
+	reply_line(req, line);
+}
+
+const struct control_msg *control_request_msg(const struct control_request *req)
+{
+	return &req->msg;
 }

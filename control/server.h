@@ -14,28 +14,29 @@
 struct event_base;
 struct logger;
 struct control_server;
+struct control_msg;
+struct dev_balloon_stats;
 
 /* One parsed, validated request awaiting its reply. */
 struct control_request;
 
+/* The request, typed: its command and arguments (control/proto.h). */
+const struct control_msg *control_request_msg(const struct control_request *req);
+
 /*
- * Sends the reply (a JSON object text with a boolean "ok") for req if its client is still
- * connected, then frees req. Must be called exactly once per request, on the loop thread, now
- * or later (e.g. balloon stats wait for the guest), even after the client or the whole server
- * has gone (it then only frees req). Replies to one client keep request order. A reply_json
- * that is not such an object is logged and replaced by an internal-error reply.
+ * Replies to req if its client is still connected, then frees req. Exactly one of these
+ * per request, on the loop thread, now or later (balloon stats wait for the guest), even
+ * after the client or the whole server has gone (then it only frees req). Replies to one
+ * client keep request order. The server writes the JSON; handlers never see any.
  */
-void control_reply(struct control_request *req, const char *reply_json);
-/* Helpers: {"ok":true} / {"ok":false,"error":msg}. */
+/* {"ok":true} */
 void control_reply_ok(struct control_request *req);
+/* {"ok":false,"error":msg} */
 void control_reply_error(struct control_request *req, const char *msg);
-/* The request's command name as on the wire ("stop", "disk_resize", ...). */
-const char *control_request_command(const struct control_request *req);
-/*
- * Typed accessor for validated arguments (gpe, num_bytes, index, size): 0, or -ENOENT when
- * the request's command has no such field.
- */
-int control_request_u64(const struct control_request *req, const char *field, uint64_t *out);
+/* {"ok":true,"version":version} */
+void control_reply_version(struct control_request *req, const char *version);
+/* {"ok":true,"stats":{...},"balloon_actual":N}: the statistics the guest reported */
+void control_reply_stats(struct control_request *req, const struct dev_balloon_stats *st);
 
 struct control_server_params {
 	struct event_base *eb;

@@ -1,6 +1,10 @@
 #include "core/device.h"
 #include "sandbox/proxy.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 int fd_list_add(struct fd_list *l, int fd)
 {
 	if (fd < 0)
@@ -57,11 +61,41 @@ void device_msix_state(struct device *d, bool enabled)
 		d->ops->msix_state(d->priv, enabled);
 }
 
-int device_command(struct device *d, const char *req, dev_reply_fn done, void *done_ctx)
+int device_command(struct device *d, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx)
 {
 	if (d->proxy)
-		return proxy_command(d->proxy, req, done, done_ctx);
+		return proxy_command(d->proxy, cmd, done, done_ctx);
 	if (!d->ops->command)
 		return -EOPNOTSUPP;
-	return d->ops->command(d->priv, req, done, done_ctx);
+	return d->ops->command(d->priv, cmd, done, done_ctx);
+}
+
+void dev_reply_ok(dev_reply_fn done, void *ctx)
+{
+	struct dev_reply r;
+
+	memset(&r, 0, sizeof(r));
+	done(ctx, &r);
+}
+
+void dev_reply_status(dev_reply_fn done, void *ctx, int err)
+{
+	struct dev_reply r;
+
+	memset(&r, 0, sizeof(r));
+	r.err = err;
+	done(ctx, &r);
+}
+
+void dev_reply_error(dev_reply_fn done, void *ctx, int err, const char *fmt, ...)
+{
+	struct dev_reply r;
+	va_list ap;
+
+	memset(&r, 0, sizeof(r));
+	r.err = err < 0 ? err : -EIO;
+	va_start(ap, fmt);
+	vsnprintf(r.msg, sizeof(r.msg), fmt, ap);
+	va_end(ap);
+	done(ctx, &r);
 }

@@ -33,10 +33,51 @@ struct fd_list {
 int fd_list_add(struct fd_list *l, int fd) MUST_CHECK;
 
 /*
- * Completion of an asynchronous control command. `reply` is a JSON object text such as
- * {"ok":true} or {"ok":false,"error":"..."}; it is only valid during the call.
+ * Control commands the VM gives a device. The control server has turned the request into
+ * this typed form once (control/); a device gets and answers fixed-size structures, which
+ * cross into a sandboxed device process as they are. No text is parsed past control/.
  */
-typedef void (*dev_reply_fn)(void *ctx, const char *reply);
+enum dev_cmd_op {
+	DEV_CMD_POWER_BUTTON = 1, /* ACPI PM: press the power button */
+	DEV_CMD_SLEEP_BUTTON,	  /* ACPI PM: press the sleep button */
+	DEV_CMD_GPE,		  /* ACPI PM: raise general-purpose event `arg` */
+	DEV_CMD_BALLOON_TARGET,	  /* virtio-balloon: the target size is `arg` bytes */
+	DEV_CMD_BALLOON_STATS,	  /* virtio-balloon: the guest's statistics (reply.stats) */
+	DEV_CMD_DISK_RESIZE,	  /* virtio-blk: resize the disk to `arg` bytes */
+};
+
+struct dev_cmd {
+	uint32_t op; /* enum dev_cmd_op */
+	uint32_t pad;
+	uint64_t arg;
+};
+
+/* The virtio-balloon statistics, indexed by their virtio tag (VIRTIO_BALLOON_S_*). */
+#define DEV_BALLOON_NR_STATS 10
+struct dev_balloon_stats {
+	uint64_t val[DEV_BALLOON_NR_STATS];
+	uint32_t valid; /* bit n: the guest reported val[n] */
+	uint32_t pad;
+	uint64_t actual_bytes; /* the balloon's current size */
+};
+
+#define DEV_REPLY_MSG_LEN 256
+struct dev_reply {
+	int32_t err;			/* 0, or -errno: the command failed */
+	char msg[DEV_REPLY_MSG_LEN];	/* with err: why, for people (empty: strerror says it) */
+	struct dev_balloon_stats stats; /* DEV_CMD_BALLOON_STATS */
+};
+
+/* Completion of a command: exactly once per command; reply is only valid during the call. */
+typedef void (*dev_reply_fn)(void *ctx, const struct dev_reply *reply);
+/*
+ * Answers success; err: 0 or a failure that strerror describes; or failure with err (-errno)
+ * and a message (printf-style).
+ */
+void dev_reply_ok(dev_reply_fn done, void *ctx);
+void dev_reply_status(dev_reply_fn done, void *ctx, int err);
+void dev_reply_error(dev_reply_fn done, void *ctx, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 struct dev_ops {
 	/*
@@ -57,8 +98,12 @@ struct dev_ops {
 	int (*fds)(void *dev, struct fd_list *out);
 	/* PCI devices: MSI-X is now enabled (and the function not masked) or not. Optional. */
 	void (*msix_state)(void *dev, bool enabled);
-	/* A control command (JSON object text). Must call done exactly once. Optional. */
-	int (*command)(void *dev, const char *req, dev_reply_fn done, void *done_ctx);
+	/*
+	 * A control command. Returns 0 and calls done exactly once (now or later, on the loop
+	 * thread), or -errno (-EOPNOTSUPP for a command it does not know) without calling it.
+	 * Optional.
+	 */
+	int (*command)(void *dev, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx);
 };
 
 struct device {
@@ -84,6 +129,6 @@ void device_stop(struct device *d);
 void device_destroy(struct device *d);
 int device_fds(struct device *d, struct fd_list *out) MUST_CHECK;
 void device_msix_state(struct device *d, bool enabled);
-int device_command(struct device *d, const char *req, dev_reply_fn done, void *done_ctx);
+int device_command(struct device *d, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx);
 
 #endif

@@ -32,8 +32,6 @@ struct acpi_pm {
 _Static_assert(GPE0_EN_OFF + GPE_BYTES == ACPI_PM_IO_LEN, "GPE0 block ends the region");
 _Static_assert(ACPI_PM_GPE0_LEN == 2 * GPE_BYTES, "GPE0 block is status then enable");
 
-static const struct dev_ops acpi_pm_ops;
-
 static bool sci_pending(const struct acpi_pm *pm)
 {
 	if (pm->pm1_sts & pm->pm1_en & PM1_EN_BITS)
@@ -167,6 +165,46 @@ static int pm_io(void *dev, unsigned region, uint64_t off, void *data, uint32_t 
 	return 0;
 }
 
+/* Raises a fixed event (pm1_bit) or GPE gpe: sets its status; the SCI follows if enabled. */
+static int raise_event(struct acpi_pm *pm, unsigned gpe, uint16_t pm1_bit)
+{
+	int ret;
+
+	if (gpe >= ACPI_PM_NR_GPES)
+		return -EINVAL;
+	pthread_mutex_lock(&pm->lock);
+	if (pm1_bit)
+		pm->pm1_sts |= pm1_bit;
+	else
+		pm->gpe_sts[gpe / 8] |= (uint8_t)(1u << (gpe % 8));
+	ret = update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+	return ret;
+}
+
+/* The power and sleep buttons and the GPEs, pressed from the control socket. */
+static int pm_command(void *dev, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx)
+{
+	struct acpi_pm *pm = dev;
+	int ret;
+
+	switch (cmd->op) {
+	case DEV_CMD_POWER_BUTTON:
+		ret = raise_event(pm, 0, ACPI_PM1_PWRBTN);
+		break;
+	case DEV_CMD_SLEEP_BUTTON:
+		ret = raise_event(pm, 0, ACPI_PM1_SLPBTN);
+		break;
+	case DEV_CMD_GPE:
+		ret = cmd->arg < ACPI_PM_NR_GPES ? raise_event(pm, (unsigned)cmd->arg, 0) : -EINVAL;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	dev_reply_status(done, done_ctx, ret);
+	return 0;
+}
+
 static void pm_destroy(void *dev)
 {
 	struct acpi_pm *pm = dev;
@@ -177,6 +215,7 @@ static void pm_destroy(void *dev)
 
 static const struct dev_ops acpi_pm_ops = {
 	.io = pm_io,
+	.command = pm_command,
 	.destroy = pm_destroy,
 };
 
@@ -201,41 +240,4 @@ int acpi_pm_create(const struct acpi_pm_params *p, struct device **out)
 err_free:
 	free(pm);
 	return ret;
-}
-
-static struct acpi_pm *from_device(struct device *d)
-{
-	return d && d->ops == &acpi_pm_ops ? d->priv : NULL;
-}
-
-static int raise_event(struct device *d, unsigned gpe, uint16_t pm1_bit)
-{
-	struct acpi_pm *pm = from_device(d);
-	int ret;
-
-	if (!pm || gpe >= ACPI_PM_NR_GPES)
-		return -EINVAL;
-	pthread_mutex_lock(&pm->lock);
-	if (pm1_bit)
-		pm->pm1_sts |= pm1_bit;
-	else
-		pm->gpe_sts[gpe / 8] |= (uint8_t)(1u << (gpe % 8));
-	ret = update_sci(pm);
-	pthread_mutex_unlock(&pm->lock);
-	return ret;
-}
-
-int acpi_pm_powerbtn(struct device *pm)
-{
-	return raise_event(pm, 0, ACPI_PM1_PWRBTN);
-}
-
-int acpi_pm_sleepbtn(struct device *pm)
-{
-	return raise_event(pm, 0, ACPI_PM1_SLPBTN);
-}
-
-int acpi_pm_gpe(struct device *pm, unsigned gpe)
-{
-	return raise_event(pm, gpe, 0);
 }

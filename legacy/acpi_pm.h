@@ -55,12 +55,9 @@ struct acpi_pm_params {
 int acpi_pm_create(const struct acpi_pm_params *p, struct device **out) MUST_CHECK;
 
 /*
- * Fixed events and GPEs raised from the control socket (main loop thread; thread-safe).
- * Each sets its status bit; the SCI rises if the guest enabled the event. -EINVAL if `pm`
- * is not an ACPI PM device, or the GPE number is >= ACPI_PM_NR_GPES.
+ * The control socket's fixed events and GPEs are device commands (core/device.h):
+ * DEV_CMD_POWER_BUTTON, DEV_CMD_SLEEP_BUTTON and DEV_CMD_GPE (-EINVAL for a number
+ * >= ACPI_PM_NR_GPES). Each sets its status bit; the SCI rises if the guest enabled the event.
  */
-int acpi_pm_powerbtn(struct device *pm);
-int acpi_pm_sleepbtn(struct device *pm);
-int acpi_pm_gpe(struct device *pm, unsigned gpe);
 
 #endif

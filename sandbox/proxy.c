@@ -2,6 +2,7 @@
 #include "core/log.h"
 
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -90,56 +91,46 @@ void proxy_msix_state(struct proxy *p, bool enabled)
 }
 
 /* Commands run on the main loop thread only, so the pending table needs no lock. */
-int proxy_command(struct proxy *p, const char *req, dev_reply_fn done, void *done_ctx)
+int proxy_command(struct proxy *p, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx)
 {
-	size_t len = strlen(req);
 	struct proxy_pending *slot = NULL;
-	struct proxy_cmd_hdr *h;
+	struct proxy_ctl m = {.kind = PROXY_CTL_CMD};
 	int ret;
 
-	if (len > PROXY_MAX_CMD)
-		return -E2BIG;
 	for (unsigned i = 0; i < PROXY_MAX_PENDING; i++)
 		if (!p->pending[i].done)
 			slot = &p->pending[i];
 	if (!slot)
 		return -EBUSY;
-	h = malloc(sizeof(*h) + len);
-	if (!h)
-		return -ENOMEM;
-	h->id = p->next_id++;
-	if (p->next_id == PROXY_ID_SIGSYS)
-		p->next_id = 1;
-	h->len = (uint32_t)len;
-	memcpy(h + 1, req, len);
-	ret = send_msg(p->ctl_sock, h, sizeof(*h) + len);
+	m.id = p->next_id++;
+	m.u.cmd = *cmd;
+	ret = send_msg(p->ctl_sock, &m, sizeof(m));
 	if (ret == 0)
-		*slot = (struct proxy_pending){.id = h->id, .done = done, .ctx = done_ctx};
-	free(h);
+		*slot = (struct proxy_pending){.id = m.id, .done = done, .ctx = done_ctx};
 	return ret;
 }
 
 static void fail_pending(struct proxy *p)
 {
+	struct dev_reply gone = {.err = -EPIPE};
+
+	snprintf(gone.msg, sizeof(gone.msg), "the device process is gone");
 	for (unsigned i = 0; i < PROXY_MAX_PENDING; i++) {
 		struct proxy_pending pd = p->pending[i];
 
 		if (!pd.done)
 			continue;
 		p->pending[i].done = NULL;
-		pd.done(pd.ctx, "{\"ok\":false,\"error\":\"the device process is gone\"}");
+		pd.done(pd.ctx, &gone);
 	}
 }
 
 void proxy_drain(struct proxy *p)
 {
-	char *buf = malloc(sizeof(struct proxy_cmd_hdr) + PROXY_MAX_CMD + 1);
+	struct proxy_ctl m;
 
-	if (!buf)
-		return;
 	for (;;) {
-		struct proxy_cmd_hdr h;
-		ssize_t n = recv(p->ctl_sock, buf, sizeof(h) + PROXY_MAX_CMD, MSG_DONTWAIT);
+		ssize_t n = recv(p->ctl_sock, &m, sizeof(m), MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -151,32 +142,26 @@ void proxy_drain(struct proxy *p)
 		}
 		if (n < 0)
 			break;
-		if ((size_t)n < sizeof(h))
+		/* The child is not trusted: a message of another size is dropped. */
+		if (n != (ssize_t)sizeof(m))
 			continue;
-		memcpy(&h, buf, sizeof(h));
-		if (h.len > (size_t)n - sizeof(h))
-			continue;
-		buf[sizeof(h) + h.len] = '\0';
-		if (h.id == PROXY_ID_SIGSYS) {
-			int nr;
-
-			if (h.len == sizeof(nr)) {
-				memcpy(&nr, buf + sizeof(h), sizeof(nr));
-				p->sigsys_nr = nr;
-			}
+		if (m.kind == PROXY_CTL_SIGSYS) {
+			p->sigsys_nr = m.u.sysno;
 			continue;
 		}
+		if (m.kind != PROXY_CTL_REPLY)
+			continue;
+		m.u.reply.msg[sizeof(m.u.reply.msg) - 1] = '\0';
 		for (unsigned i = 0; i < PROXY_MAX_PENDING; i++) {
 			struct proxy_pending pd = p->pending[i];
 
-			if (!pd.done || pd.id != h.id)
+			if (!pd.done || pd.id != m.id)
 				continue;
 			p->pending[i].done = NULL;
-			pd.done(pd.ctx, buf + sizeof(h));
+			pd.done(pd.ctx, &m.u.reply);
 			break;
 		}
 	}
-	free(buf);
 }
 
 static void on_ctl(evutil_socket_t fd, short what, void *arg)
@@ -259,55 +244,37 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void cmd_done(void *ctx, const char *reply)
+static void cmd_done(void *ctx, const struct dev_reply *reply)
 {
 	struct cmd_reply *r = ctx;
-	size_t len = strlen(reply);
-	struct proxy_cmd_hdr *h = malloc(sizeof(*h) + len);
+	struct proxy_ctl m = {.kind = PROXY_CTL_REPLY, .id = r->id, .u.reply = *reply};
 
-	if (h) {
-		h->id = r->id;
-		h->len = (uint32_t)len;
-		/* The wire format carries the length; no terminator is sent. */
-		memcpy(h + 1, reply, len); /* NOLINT(bugprone-not-null-terminated-result) */
-		send_msg(r->sock, h, sizeof(*h) + len);
-		free(h);
-	}
+	send_msg(r->sock, &m, sizeof(m));
 	free(r);
 }
 
 static void on_ctl_child(evutil_socket_t fd, short what, void *arg)
 {
 	struct serve_ctx *s = arg;
-	char *buf = malloc(sizeof(struct proxy_cmd_hdr) + PROXY_MAX_CMD + 1);
-	struct proxy_cmd_hdr h;
+	struct proxy_ctl m;
 	struct cmd_reply *r;
 	ssize_t n;
 
 	(void)what;
-	if (!buf)
-		return;
-	n = recv((int)fd, buf, sizeof(h) + PROXY_MAX_CMD, MSG_DONTWAIT);
+	n = recv((int)fd, &m, sizeof(m), MSG_DONTWAIT);
 	if (n == 0) {
 		event_del(s->ctl_ev);
-		goto out;
+		return;
 	}
-	if (n < (ssize_t)sizeof(h))
-		goto out;
-	memcpy(&h, buf, sizeof(h));
-	if (h.len > (size_t)n - sizeof(h))
-		goto out;
-	buf[sizeof(h) + h.len] = '\0';
+	if (n != (ssize_t)sizeof(m) || m.kind != PROXY_CTL_CMD)
+		return;
 	r = malloc(sizeof(*r));
 	if (!r)
-		goto out;
-	*r = (struct cmd_reply){.sock = s->ctl_sock, .id = h.id};
-	if (!s->dev->ops->command ||
-	    s->dev->ops->command(s->dev->priv, buf + sizeof(h), cmd_done, r) < 0)
-		cmd_done(r,
-			 "{\"ok\":false,\"error\":\"the device does not support this command\"}");
-out:
-	free(buf);
+		return;
+	*r = (struct cmd_reply){.sock = s->ctl_sock, .id = m.id};
+	if (device_command(s->dev, &m.u.cmd, cmd_done, r) < 0)
+		dev_reply_error(cmd_done, r, -EOPNOTSUPP,
+				"the device does not support this command");
 }
 
 int proxy_serve(struct device *dev, int io_sock, int ctl_sock, struct event_base *eb,

@@ -20,7 +20,6 @@ struct event;
 struct logger;
 
 #define PROXY_MAX_PENDING 16
-#define PROXY_MAX_CMD	  65536
 
 enum proxy_op {
 	PROXY_IO_READ = 1,
@@ -39,12 +38,22 @@ struct proxy_msg {
 	uint8_t data[8];
 };
 
-/* Control socket messages: header + JSON text. id PROXY_ID_SIGSYS carries a syscall number. */
-struct proxy_cmd_hdr {
-	uint32_t id;
-	uint32_t len;
+/* Control socket messages, one fixed-size structure each. */
+enum proxy_ctl_kind {
+	PROXY_CTL_CMD = 1, /* parent -> child: a command (id, cmd) */
+	PROXY_CTL_REPLY,   /* child -> parent: the reply to command id */
+	PROXY_CTL_SIGSYS,  /* child -> parent: seccomp refused syscall sysno */
 };
-#define PROXY_ID_SIGSYS 0xffffffffu
+
+struct proxy_ctl {
+	uint32_t kind;
+	uint32_t id;
+	union {
+		struct dev_cmd cmd;
+		struct dev_reply reply;
+		int32_t sysno;
+	} u;
+};
 
 struct proxy_pending {
 	uint32_t id;
@@ -77,7 +86,7 @@ void proxy_destroy(struct proxy *p);
 int proxy_io(struct proxy *p, unsigned region, uint64_t off, void *data, uint32_t len,
 	     bool is_write);
 void proxy_msix_state(struct proxy *p, bool enabled);
-int proxy_command(struct proxy *p, const char *req, dev_reply_fn done, void *done_ctx);
+int proxy_command(struct proxy *p, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx);
 
 /*
  * Child side: serves both sockets on eb until the parent closes the I/O socket. `ready` runs

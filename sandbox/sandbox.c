@@ -85,10 +85,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 {
 	const ucontext_t *uc = ucv;
 	const greg_t *r = uc->uc_mcontext.gregs;
-	struct {
-		struct proxy_cmd_hdr h;
-		int nr;
-	} m = {{PROXY_ID_SIGSYS, sizeof(int)}, si->si_syscall};
+	struct proxy_ctl m = {.kind = PROXY_CTL_SIGSYS, .u.sysno = si->si_syscall};
 
 	(void)sig;
 	if (write(CHILD_CTL_FD, &m, sizeof(m)) < 0)

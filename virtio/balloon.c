@@ -9,7 +9,6 @@
 #include <sys/mman.h>
 #include <sys/queue.h>
 #include <event2/event.h>
-#include <json-c/json.h>
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_ids.h>
 
@@ -26,21 +25,9 @@
 #define NR_QUEUES  3
 #define STAT_BYTES 10 /* packed {le16 tag; le64 val} */
 #define PFN_BATCH  256
-#define REPLY_MAX  1024
 
-/* Indexed by the virtio tag; the names are crosvm's BalloonStats fields. */
-static const char *const stat_names[] = {
-	[VIRTIO_BALLOON_S_SWAP_IN] = "swap_in",
-	[VIRTIO_BALLOON_S_SWAP_OUT] = "swap_out",
-	[VIRTIO_BALLOON_S_MAJFLT] = "major_faults",
-	[VIRTIO_BALLOON_S_MINFLT] = "minor_faults",
-	[VIRTIO_BALLOON_S_MEMFREE] = "free_memory",
-	[VIRTIO_BALLOON_S_MEMTOT] = "total_memory",
-	[VIRTIO_BALLOON_S_AVAIL] = "available_memory",
-	[VIRTIO_BALLOON_S_CACHES] = "disk_caches",
-	[VIRTIO_BALLOON_S_HTLB_PGALLOC] = "hugetlb_allocations",
-	[VIRTIO_BALLOON_S_HTLB_PGFAIL] = "hugetlb_failures",
-};
+/* The statistics the reply carries are the tags Linux knows, in their order. */
+_Static_assert(VIRTIO_BALLOON_S_NR == DEV_BALLOON_NR_STATS, "one reply slot per virtio tag");
 
 /*
  * Where the driver's one stats buffer is: not given yet, held by the device until someone
@@ -55,11 +42,6 @@ struct waiter {
 	void *ctx;
 };
 STAILQ_HEAD(waiter_list, waiter);
-
-struct stats {
-	uint64_t val[ARRAY_SIZE(stat_names)];
-	bool have[ARRAY_SIZE(stat_names)];
-};
 
 /* Consecutive pages to remove with one madvise. */
 struct run {
@@ -192,7 +174,7 @@ struct serving {
 	struct balloon *b;
 	unsigned queue;
 	struct waiter_list *answered; /* statsq: the waiters this round answers... */
-	char *reply;		      /* ...and their reply */
+	struct dev_reply *reply;      /* ...and their reply */
 	bool irq;		      /* statsq: a push of the device's own wants an interrupt */
 };
 
@@ -213,24 +195,19 @@ static enum virtq_verdict serve_pfns(void *ctx, struct virtq_chain *c, int statu
 static const struct virtq_server pfn_server = {.serve = serve_pfns};
 
 /* Reads the whole entries of a stats buffer (later duplicates win, unknown tags ignored). */
-static void parse_stats(const struct virtq_chain *c, struct stats *st)
+static void parse_stats(const struct virtq_chain *c, struct dev_balloon_stats *st)
 {
 	size_t n = MIN(c->out_bytes / STAT_BYTES, (size_t)VIRTIO_BALLOON_MAX_STATS);
 	struct iov_cursor cur;
 	uint8_t e[STAT_BYTES];
 
-	memset(st, 0, sizeof(*st));
 	iov_cursor_reader(&cur, c);
 	for (size_t i = 0; i < n && iov_read(&cur, e, sizeof(e)) == 0; i++) {
-		uint16_t tag;
-		uint64_t val;
+		uint16_t tag = (uint16_t)get_le(e, 2);
 
-		memcpy(&tag, e, sizeof(tag));
-		memcpy(&val, e + sizeof(tag), sizeof(val));
-		tag = le16toh(tag);
-		if (tag < ARRAY_SIZE(stat_names)) {
-			st->val[tag] = le64toh(val);
-			st->have[tag] = true;
+		if (tag < DEV_BALLOON_NR_STATS) {
+			st->val[tag] = get_le(e + 2, 8);
+			st->valid |= 1u << tag;
 		}
 	}
 }
@@ -245,30 +222,16 @@ static uint32_t cfg_actual(struct balloon *b)
 	return v;
 }
 
-static void format_stats(struct balloon *b, const struct stats *st, char *out, size_t size)
+/* A failure reply: err and why. */
+static void failure(struct dev_reply *r, int err, const char *why)
 {
-	size_t len = (size_t)snprintf(out, size, "{\"ok\":true,\"stats\":{");
-	const char *sep = "";
-
-	for (size_t i = 0; i < ARRAY_SIZE(stat_names) && len < size; i++) {
-		if (!st->have[i])
-			continue;
-		len += (size_t)snprintf(out + len, size - len, "%s\"%s\":%" PRIu64, sep,
-					stat_names[i], st->val[i]);
-		sep = ",";
-	}
-	if (len < size)
-		snprintf(out + len, size - len, "},\"balloon_actual\":%" PRIu64 "}",
-			 (uint64_t)cfg_actual(b) << VIRTIO_BALLOON_PFN_SHIFT);
-}
-
-static void format_error(char *out, size_t size, const char *why)
-{
-	snprintf(out, size, "{\"ok\":false,\"error\":\"virtio-balloon: %s\"}", why);
+	memset(r, 0, sizeof(*r));
+	r->err = err;
+	snprintf(r->msg, sizeof(r->msg), "virtio-balloon: %s", why);
 }
 
 /* Without any lock: a reply may lead the caller straight into another command. */
-static void answer_all(struct waiter_list *l, const char *reply)
+static void answer_all(struct waiter_list *l, const struct dev_reply *reply)
 {
 	struct waiter *w;
 
@@ -301,7 +264,6 @@ static enum virtq_verdict serve_stats(void *ctx, struct virtq_chain *c, int stat
 {
 	struct serving *sv = ctx;
 	struct balloon *b = sv->b;
-	struct stats st;
 
 	if (status == -EBADMSG || b->stats == STATS_HELD) {
 		/* The driver has one stats buffer: another one is a bug. */
@@ -310,8 +272,9 @@ static enum virtq_verdict serve_stats(void *ctx, struct virtq_chain *c, int stat
 		return VIRTQ_PUSH;
 	}
 	if (b->stats == STATS_REQUESTED && !STAILQ_EMPTY(&b->waiting)) {
-		parse_stats(c, &st);
-		format_stats(b, &st, sv->reply, REPLY_MAX);
+		memset(sv->reply, 0, sizeof(*sv->reply));
+		parse_stats(c, &sv->reply->stats);
+		sv->reply->stats.actual_bytes = (uint64_t)cfg_actual(b) << VIRTIO_BALLOON_PFN_SHIFT;
 		STAILQ_CONCAT(sv->answered, &b->waiting);
 		if (b->timer)
 			event_del(b->timer);
@@ -333,10 +296,9 @@ static void balloon_notify(void *dev, unsigned queue)
 {
 	struct balloon *b = dev;
 	struct waiter_list answered = STAILQ_HEAD_INITIALIZER(answered);
-	char reply[REPLY_MAX];
+	struct dev_reply reply;
 	bool irq = false;
-
-	struct serving sv = {.b = b, .queue = queue, .answered = &answered, .reply = reply};
+	struct serving sv = {.b = b, .queue = queue, .answered = &answered, .reply = &reply};
 
 	pthread_mutex_lock(&b->lock);
 	if (queue < NR_QUEUES && b->q[queue] &&
@@ -348,7 +310,7 @@ static void balloon_notify(void *dev, unsigned queue)
 	if (irq && b->irq)
 		virtio_irq_queue(b->irq, queue);
 	pthread_mutex_unlock(&b->lock);
-	answer_all(&answered, reply);
+	answer_all(&answered, &reply);
 }
 
 /* The stats deadline passed (loop thread): whoever still waits gets an error. */
@@ -356,28 +318,29 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct balloon *b = arg;
 	struct waiter_list late = STAILQ_HEAD_INITIALIZER(late);
-	char reply[REPLY_MAX], why[96];
+	struct dev_reply reply;
+	char why[96];
 
 	pthread_mutex_lock(&b->lock);
 	STAILQ_CONCAT(&late, &b->waiting);
 	snprintf(why, sizeof(why), "the guest did not report statistics within %u ms",
 		 b->timeout_ms);
 	pthread_mutex_unlock(&b->lock);
-	format_error(reply, sizeof(reply), why);
-	answer_all(&late, reply);
+	failure(&reply, -ETIMEDOUT, why);
+	answer_all(&late, &reply);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct balloon *b = arg;
 	struct waiter_list l = STAILQ_HEAD_INITIALIZER(l);
-	char reply[REPLY_MAX];
+	struct dev_reply reply;
 
 	pthread_mutex_lock(&b->lock);
 	STAILQ_CONCAT(&l, &b->dropped);
 	pthread_mutex_unlock(&b->lock);
-	format_error(reply, sizeof(reply), "the device was reset");
-	answer_all(&l, reply);
+	failure(&reply, -ECANCELED, "the device was reset");
+	answer_all(&l, &reply);
 }
 
 /* Loop thread. */
@@ -385,7 +348,7 @@ static int stats_command(struct balloon *b, dev_reply_fn done, void *ctx)
 {
 	struct timeval tv;
 	struct waiter *w = malloc(sizeof(*w));
-	char reply[REPLY_MAX];
+	struct dev_reply reply;
 	bool first, irq = false;
 
 	if (!w)
@@ -395,9 +358,8 @@ static int stats_command(struct balloon *b, dev_reply_fn done, void *ctx)
 	if (!b->q[Q_STATS] || !b->timer) {
 		pthread_mutex_unlock(&b->lock);
 		free(w);
-		format_error(reply, sizeof(reply),
-			     "the guest has not enabled the statistics queue");
-		done(ctx, reply);
+		failure(&reply, -ENODEV, "the guest has not enabled the statistics queue");
+		done(ctx, &reply);
 		return 0;
 	}
 	/* Requests that arrive while a round trip is in progress share it. */
@@ -431,38 +393,20 @@ static void target_command(struct balloon *b, uint64_t num_bytes)
 	pthread_mutex_unlock(&b->lock);
 }
 
-/* The request comes from the VMM's control code, but is still parsed with care. */
-static int balloon_command(void *dev, const char *req, dev_reply_fn done, void *done_ctx)
+static int balloon_command(void *dev, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx)
 {
 	struct balloon *b = dev;
-	struct json_object *o = json_tokener_parse(req);
-	struct json_object *cmd, *arg;
-	const char *name = NULL;
-	char reply[REPLY_MAX];
-	int ret = 0;
 
-	if (o && json_object_is_type(o, json_type_object) &&
-	    json_object_object_get_ex(o, "command", &cmd) &&
-	    json_object_is_type(cmd, json_type_string))
-		name = json_object_get_string(cmd);
-	if (!name) {
-		format_error(reply, sizeof(reply), "malformed request");
-		done(done_ctx, reply);
-	} else if (strcmp(name, "balloon_stats") == 0) {
-		ret = stats_command(b, done, done_ctx);
-	} else if (strcmp(name, "balloon") != 0) {
-		format_error(reply, sizeof(reply), "unknown command");
-		done(done_ctx, reply);
-	} else if (!json_object_object_get_ex(o, "num_bytes", &arg) ||
-		   !json_object_is_type(arg, json_type_int) || json_object_get_int64(arg) < 0) {
-		format_error(reply, sizeof(reply), "num_bytes must be a non-negative integer");
-		done(done_ctx, reply);
-	} else {
-		target_command(b, json_object_get_uint64(arg));
-		done(done_ctx, "{\"ok\":true}");
+	switch (cmd->op) {
+	case DEV_CMD_BALLOON_STATS:
+		return stats_command(b, done, done_ctx);
+	case DEV_CMD_BALLOON_TARGET:
+		target_command(b, cmd->arg);
+		dev_reply_ok(done, done_ctx);
+		return 0;
+	default:
+		return -EOPNOTSUPP;
 	}
-	json_object_put(o);
-	return ret;
 }
 
 static uint64_t balloon_features(void *dev)
@@ -586,7 +530,7 @@ static void balloon_reset(void *dev)
 static void balloon_destroy(void *dev)
 {
 	struct balloon *b = dev;
-	char reply[REPLY_MAX];
+	struct dev_reply reply;
 
 	if (b->timer)
 		event_free(b->timer);
@@ -594,8 +538,8 @@ static void balloon_destroy(void *dev)
 		event_free(b->flush);
 	/* Every request gets exactly one reply, even when the VM goes away first. */
 	STAILQ_CONCAT(&b->dropped, &b->waiting);
-	format_error(reply, sizeof(reply), "the device was removed");
-	answer_all(&b->dropped, reply);
+	failure(&reply, -ECANCELED, "the device was removed");
+	answer_all(&b->dropped, &reply);
 	virtq_chain_free(&b->chain);
 	pthread_mutex_destroy(&b->cfg_lock);
 	pthread_mutex_destroy(&b->lock);

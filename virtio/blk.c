@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
-#include <json-c/json.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 
@@ -561,21 +560,8 @@ static int blk_fds(void *dev, struct fd_list *out)
 	return ret;
 }
 
-static void reply_error(dev_reply_fn done, void *ctx, const char *msg)
-{
-	struct json_object *o = json_object_new_object();
-
-	if (!o || json_object_object_add(o, "ok", json_object_new_boolean(0)) ||
-	    json_object_object_add(o, "error", json_object_new_string(msg))) {
-		done(ctx, "{\"ok\":false,\"error\":\"out of memory\"}");
-	} else {
-		done(ctx, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	}
-	json_object_put(o);
-}
-
 /* Loop thread. Waits for the request in flight, if any (io_lock). */
-static int resize(struct blk *b, uint64_t size, char *err, size_t err_len)
+static void resize(struct blk *b, uint64_t size, dev_reply_fn done, void *done_ctx)
 {
 	uint64_t old;
 	int ret;
@@ -587,9 +573,9 @@ static int resize(struct blk *b, uint64_t size, char *err, size_t err_len)
 		__atomic_store_n(&b->capacity, size >> SECTOR_SHIFT, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&b->io_lock);
 	if (ret) {
-		snprintf(err, err_len, "cannot resize %s to %" PRIu64 " bytes: %s", b->disk->path,
-			 size, strerror(-ret));
-		return ret;
+		dev_reply_error(done, done_ctx, ret, "cannot resize %s to %" PRIu64 " bytes: %s",
+				b->disk->path, size, strerror(-ret));
+		return;
 	}
 	log_info(b->log, "virtio-blk %s: resized from %" PRIu64 " to %" PRIu64 " bytes",
 		 b->disk->path, old, size);
@@ -597,34 +583,23 @@ static int resize(struct blk *b, uint64_t size, char *err, size_t err_len)
 	if (b->irq)
 		virtio_irq_config(b->irq);
 	pthread_mutex_unlock(&b->state_lock);
-	return 0;
+	dev_reply_ok(done, done_ctx);
 }
 
-static int blk_command(void *dev, const char *req, dev_reply_fn done, void *done_ctx)
+static int blk_command(void *dev, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx)
 {
 	struct blk *b = dev;
-	struct json_object *o = json_tokener_parse(req), *cmd, *size;
-	char err[256];
 
-	if (!o || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "command", &cmd) ||
-	    !json_object_is_type(cmd, json_type_string)) {
-		reply_error(done, done_ctx, "malformed request");
-	} else if (strcmp(json_object_get_string(cmd), "disk_resize") != 0) {
-		reply_error(done, done_ctx, "unknown command");
-	} else if (b->disk->ro) {
-		reply_error(done, done_ctx, "disk is read-only");
-	} else if (!json_object_object_get_ex(o, "size", &size) ||
-		   !json_object_is_type(size, json_type_int) || json_object_get_int64(size) < 0) {
-		reply_error(done, done_ctx, "disk_resize: size must be a non-negative integer");
-	} else if (json_object_get_uint64(size) % SECTOR_SIZE) {
-		reply_error(done, done_ctx, "disk_resize: size must be a multiple of 512");
-	} else if (resize(b, json_object_get_uint64(size), err, sizeof(err)) < 0) {
-		reply_error(done, done_ctx, err);
+	if (cmd->op != DEV_CMD_DISK_RESIZE)
+		return -EOPNOTSUPP;
+	if (b->disk->ro) {
+		dev_reply_error(done, done_ctx, -EROFS, "disk is read-only");
+	} else if (cmd->arg % SECTOR_SIZE) {
+		dev_reply_error(done, done_ctx, -EINVAL,
+				"disk_resize: size must be a multiple of 512");
 	} else {
-		done(done_ctx, "{\"ok\":true}");
+		resize(b, cmd->arg, done, done_ctx);
 	}
-	json_object_put(o);
 	return 0;
 }
 

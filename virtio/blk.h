@@ -8,7 +8,7 @@
  *
  * Supported requests: IN, OUT, FLUSH, GET_ID, DISCARD (sparse images) and WRITE_ZEROES
  * (writable images). The configuration is read-only from the guest's side; the control
- * command {"command":"disk_resize","size":N} changes the capacity at run time.
+ * command DEV_CMD_DISK_RESIZE (core/device.h) changes the capacity at run time.
  */
 #ifndef CROSVM_VIRTIO_BLK_H
 #define CROSVM_VIRTIO_BLK_H

@@ -240,13 +240,13 @@ static int vpci_fds(void *opaque, struct fd_list *out)
 	return ret;
 }
 
-static int vpci_command(void *opaque, const char *req, dev_reply_fn done, void *done_ctx)
+static int vpci_command(void *opaque, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx)
 {
 	struct vpci *vp = opaque;
 
 	if (!vp->ops->command)
 		return -EOPNOTSUPP;
-	return vp->ops->command(vp->vdev, req, done, done_ctx);
+	return vp->ops->command(vp->vdev, cmd, done, done_ctx);
 }
 
 static const struct dev_ops vpci_ops = {

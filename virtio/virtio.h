@@ -65,8 +65,8 @@ struct virtio_dev_ops {
 	void (*reset)(void *dev);
 	/* Back-end fds the device needs once running (disk image, ...), for the sandbox. */
 	int (*fds)(void *dev, struct fd_list *out);
-	/* Control command (JSON object text) answered through done. Optional. */
-	int (*command)(void *dev, const char *req, dev_reply_fn done, void *done_ctx);
+	/* A control command (dev_ops.command of core/device.h). Optional. */
+	int (*command)(void *dev, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx);
 	void (*destroy)(void *dev);
 };
 

@@ -2,10 +2,10 @@
  * libFuzzer target for virtio-blk's request handler: the input is the device's options, a
  * sequence of request chains (their shape: how many readable and writable buffers of which
  * lengths) and the bytes the guest put in the readable buffers, served against a small
- * memfd image. Or, with flag bit 4, a control command text.
+ * memfd image. Or, with flag bit 4, a control command.
  *
  *   [0]      flags: bit 0 read-only, bit 1 sparse, bit 2 has an id, bit 3 odd image size,
- *            bit 4 the rest is a control command
+ *            bit 4 the rest is a control command: op (1 byte), arg (8 bytes, little-endian)
  *   then per request (at most MAX_REQS):
  *   [0]      readable buffers (low nibble, mod MAX_BUFS + 1), writable (high nibble, same)
  *   [1..]    2 bytes of length per buffer (little-endian, mod MAX_BUF_LEN + 1)
@@ -47,27 +47,26 @@ struct fuzz {
 	uint8_t arena[ARENA_SIZE];
 };
 
-static void replied(void *ctx, const char *reply)
+static void replied(void *ctx, const struct dev_reply *reply)
 {
 	int *calls = ctx;
 
-	if (!reply || reply[0] != '{')
+	if (reply->err > 0 || (reply->err && !memchr(reply->msg, 0, sizeof(reply->msg))))
 		__builtin_trap();
 	++*calls;
 }
 
 static void command(struct fuzz *f, const uint8_t *p, size_t len)
 {
-	char *req = malloc(len + 1);
+	struct dev_cmd cmd = {0};
+	uint8_t raw[9] = {0};
 	int calls = 0;
 
-	if (!req)
-		return;
-	memcpy(req, p, len);
-	req[len] = 0;
-	if (f->ops->command(f->dev, req, replied, &calls) == 0 && calls != 1)
+	memcpy(raw, p, MIN(len, sizeof(raw)));
+	cmd.op = raw[0] % 8;
+	cmd.arg = get_le(raw + 1, 8);
+	if (f->ops->command(f->dev, &cmd, replied, &calls) == 0 && calls != 1)
 		__builtin_trap();
-	free(req);
 }
 
 /* Parses one request at *p; returns false when the input is used up. */

@@ -45,6 +45,22 @@ static void setup(struct fake *f)
 	ck_assert_ptr_nonnull(f->dev);
 }
 
+static void on_reply(void *ctx, const struct dev_reply *r)
+{
+	*(int *)ctx = r->err;
+}
+
+/* A control command to the device; returns its reply's status. */
+static int command(struct fake *f, uint32_t op, uint64_t arg)
+{
+	struct dev_cmd cmd = {.op = op, .arg = arg};
+	int err = 1;
+
+	ck_assert_int_eq(device_command(f->dev, &cmd, on_reply, &err), 0);
+	ck_assert_int_le(err, 0);
+	return err;
+}
+
 static void teardown(struct fake *f)
 {
 	device_destroy(f->dev);
@@ -112,13 +128,13 @@ START_TEST(test_powerbtn_sci_cycle)
 	ck_assert_uint_eq(rd(&f, PM1_EN, 2), ACPI_PM1_PWRBTN);
 	ck_assert_uint_eq(f.sci_calls, 0);
 
-	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_PWRBTN);
 	ck_assert_uint_eq(f.sci_calls, 1);
 	ck_assert(f.sci);
 
 	/* A second press while the first is pending does not toggle the line. */
-	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
 	ck_assert_uint_eq(f.sci_calls, 1);
 
 	/* The guest acknowledges by writing 1 to the status bit. */
@@ -136,7 +152,7 @@ START_TEST(test_status_without_enable)
 	struct fake f;
 
 	setup(&f);
-	ck_assert_int_eq(acpi_pm_sleepbtn(f.dev), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_SLEEP_BUTTON, 0), 0);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_SLPBTN);
 	ck_assert_uint_eq(f.sci_calls, 0);
 	/* Enabling a pending event raises the SCI; disabling it drops the SCI again. */
@@ -156,8 +172,8 @@ START_TEST(test_w1c)
 	struct fake f;
 
 	setup(&f);
-	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
-	ck_assert_int_eq(acpi_pm_sleepbtn(f.dev), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_SLEEP_BUTTON, 0), 0);
 	/* Writing 0, or 1 to other bits, clears nothing. */
 	wr(&f, PM1_STS, 2, 0);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN);
@@ -169,8 +185,8 @@ START_TEST(test_w1c)
 	wr(&f, PM1_STS, 2, 0xffff);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 2), 0);
 	/* GPE status is write-1-to-clear per bit too. */
-	ck_assert_int_eq(acpi_pm_gpe(f.dev, 3), 0);
-	ck_assert_int_eq(acpi_pm_gpe(f.dev, 4), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_GPE, 3), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_GPE, 4), 0);
 	wr(&f, GPE_STS, 1, 1u << 3);
 	ck_assert_uint_eq(rd(&f, GPE_STS, 1), 1u << 4);
 	teardown(&f);
@@ -186,7 +202,7 @@ START_TEST(test_gpe)
 	for (unsigned i = 0; i < ARRAY_SIZE(gpes); i++) {
 		unsigned n = gpes[i], calls = f.sci_calls;
 
-		ck_assert_int_eq(acpi_pm_gpe(f.dev, n), 0);
+		ck_assert_int_eq(command(&f, DEV_CMD_GPE, n), 0);
 		ck_assert_uint_eq(rd(&f, GPE_STS + n / 8, 1), 1u << (n % 8));
 		ck_assert_uint_eq(f.sci_calls, calls);
 		wr(&f, GPE_EN + n / 8, 1, 1u << (n % 8));
@@ -197,14 +213,14 @@ START_TEST(test_gpe)
 		ck_assert_uint_eq(f.sci_calls, calls + 2);
 		ck_assert(!f.sci);
 		/* The enable bit stays: the next event of this GPE raises the SCI at once. */
-		ck_assert_int_eq(acpi_pm_gpe(f.dev, n), 0);
+		ck_assert_int_eq(command(&f, DEV_CMD_GPE, n), 0);
 		ck_assert(f.sci);
 		wr(&f, GPE_EN + n / 8, 1, 0);
 		ck_assert(!f.sci);
 		wr(&f, GPE_STS + n / 8, 1, 0xff);
 	}
-	ck_assert_int_eq(acpi_pm_gpe(f.dev, ACPI_PM_NR_GPES), -EINVAL);
-	ck_assert_int_eq(acpi_pm_gpe(f.dev, ~0u), -EINVAL);
+	ck_assert_int_eq(command(&f, DEV_CMD_GPE, ACPI_PM_NR_GPES), -EINVAL);
+	ck_assert_int_eq(command(&f, DEV_CMD_GPE, ~0u), -EINVAL);
 	teardown(&f);
 }
 END_TEST
@@ -216,8 +232,8 @@ START_TEST(test_sci_two_sources)
 	setup(&f);
 	wr(&f, PM1_EN, 2, ACPI_PM1_PWRBTN);
 	wr(&f, GPE_EN, 1, 1);
-	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
-	ck_assert_int_eq(acpi_pm_gpe(f.dev, 0), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_GPE, 0), 0);
 	ck_assert_uint_eq(f.sci_calls, 1);
 	/* The line stays up while any enabled event is pending. */
 	wr(&f, PM1_STS, 2, ACPI_PM1_PWRBTN);
@@ -278,7 +294,7 @@ START_TEST(test_other_sleep_types_ignored)
 	ck_assert_uint_eq(f.exits, 0);
 	/* The device keeps working afterwards. */
 	wr(&f, PM1_EN, 2, ACPI_PM1_PWRBTN);
-	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
 	ck_assert(f.sci);
 	teardown(&f);
 }
@@ -290,7 +306,7 @@ START_TEST(test_access_sizes)
 
 	setup(&f);
 	/* One dword at 0 covers PM1_STS (low half) and PM1_EN (high half). */
-	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
 	wr(&f, PM1_STS, 4, (uint32_t)ACPI_PM1_PWRBTN << 16);
 	ck_assert(f.sci);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 4), ACPI_PM1_PWRBTN | (ACPI_PM1_PWRBTN << 16));
@@ -300,7 +316,7 @@ START_TEST(test_access_sizes)
 	ck_assert_uint_eq(f.sci_calls, 2);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 4), 0);
 	/* A word at offset 1: PM1_STS high byte and PM1_EN low byte. */
-	ck_assert_int_eq(acpi_pm_sleepbtn(f.dev), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_SLEEP_BUTTON, 0), 0);
 	ck_assert_uint_eq(rd(&f, 1, 2), ACPI_PM1_SLPBTN >> 8);
 	wr(&f, 3, 1, ACPI_PM1_SLPBTN >> 8);
 	ck_assert_uint_eq(rd(&f, PM1_EN, 2), ACPI_PM1_SLPBTN);
@@ -308,7 +324,7 @@ START_TEST(test_access_sizes)
 	wr(&f, 1, 2, ACPI_PM1_SLPBTN >> 8);
 	ck_assert(!f.sci);
 	/* A dword at 6 spans the unused bytes 6-7 and the first GPE status bytes. */
-	ck_assert_int_eq(acpi_pm_gpe(f.dev, 9), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_GPE, 9), 0);
 	ck_assert_uint_eq(rd(&f, 6, 4), (uint32_t)(1u << 1) << 24);
 	wr(&f, 6, 4, 0xffffffff);
 	ck_assert_uint_eq(rd(&f, GPE_STS, 2), 0);
@@ -316,7 +332,7 @@ START_TEST(test_access_sizes)
 	wr(&f, 20, 4, 0x80000001);
 	ck_assert_uint_eq(rd(&f, 20, 4), 0x80000001);
 	ck_assert_uint_eq(rd(&f, GPE_EN + 7, 1), 0x80);
-	ck_assert_int_eq(acpi_pm_gpe(f.dev, 63), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_GPE, 63), 0);
 	ck_assert(f.sci);
 	teardown(&f);
 }
@@ -346,32 +362,29 @@ START_TEST(test_sci_failure_retried)
 	setup(&f);
 	wr(&f, PM1_EN, 2, ACPI_PM1_PWRBTN);
 	f.sci_ret = -EIO;
-	ck_assert_int_eq(acpi_pm_powerbtn(f.dev), -EIO);
+	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), -EIO);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_PWRBTN);
 	/* Once the host recovers, the next event brings the line to the right level. */
 	f.sci_ret = 0;
-	ck_assert_int_eq(acpi_pm_gpe(f.dev, 1), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_GPE, 1), 0);
 	ck_assert_uint_eq(f.sci_calls, 1);
 	ck_assert(f.sci);
 	teardown(&f);
 }
 END_TEST
 
-static int other_io(void *dev, unsigned region, uint64_t off, void *data, uint32_t len,
-		    bool is_write)
+/* Another device's command is refused without a reply; the block has no other ops. */
+START_TEST(test_other_commands)
 {
-	return 0;
-}
-
-START_TEST(test_wrong_device)
-{
-	static const struct dev_ops other_ops = {.io = other_io};
-	struct device other = {.name = "other", .ops = &other_ops};
+	struct dev_cmd cmd = {.op = DEV_CMD_BALLOON_TARGET, .arg = 4096};
 	struct device *d = NULL;
+	struct fake f;
+	int err = 1;
 
-	ck_assert_int_eq(acpi_pm_powerbtn(&other), -EINVAL);
-	ck_assert_int_eq(acpi_pm_sleepbtn(NULL), -EINVAL);
-	ck_assert_int_eq(acpi_pm_gpe(&other, 0), -EINVAL);
+	setup(&f);
+	ck_assert_int_eq(device_command(f.dev, &cmd, on_reply, &err), -EOPNOTSUPP);
+	ck_assert_int_eq(err, 1);
+	teardown(&f);
 	ck_assert_int_eq(acpi_pm_create(NULL, &d), -EINVAL);
 	ck_assert_ptr_null(d);
 }
@@ -394,7 +407,7 @@ int main(void)
 	tcase_add_test(tc, test_access_sizes);
 	tcase_add_test(tc, test_bad_accesses);
 	tcase_add_test(tc, test_sci_failure_retried);
-	tcase_add_test(tc, test_wrong_device);
+	tcase_add_test(tc, test_other_commands);
 	suite_add_tcase(s, tc);
 	return testutil_run(s);
 }

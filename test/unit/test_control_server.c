@@ -1,14 +1,14 @@
 /*
  * Control server with real clients: a server runs on its own event_base in a thread, the test
  * talks to it through blocking sockets (with a receive timeout, so a bug fails instead of
- * hanging). The handler below plays the VM:
- *   gpe           -> {"ok":true,"gpe":N}           (echoes the validated argument)
+ * hanging). The handler below plays the VM; where it needs to say something, it uses the
+ * version reply's text:
+ *   gpe           -> {"ok":true,"version":"gpe N"}  (echoes the validated argument)
  *   version       -> {"ok":true,"version":"0.1.0"}
  *   disk_resize   -> ok for index 0, an error otherwise
- *   balloon       -> num_bytes 1 makes the handler send a reply that is not JSON
  *   balloon_stats -> answered later, from a zero-delay timer
  *   suspend       -> held until some client sends resume
- *   resume        -> answers every held suspend, then {"ok":true,"released":N}
+ *   resume        -> answers every held suspend ("held"), then "released N"
  *   anything else -> {"ok":true}
  */
 #include <errno.h>
@@ -31,6 +31,7 @@
 #include "control/proto.h"
 #include "control/server.h"
 #include "control/sockpath.h"
+#include "core/device.h"
 #include "test/unit/testutil.h"
 
 #define MAX_HELD 64
@@ -47,52 +48,57 @@ struct harness {
 
 static void later_cb(evutil_socket_t fd, short what, void *arg)
 {
-	control_reply(arg, "{\"ok\":true,\"stats\":{\"free_memory\":4096},\"balloon_actual\":42}");
+	struct dev_balloon_stats st = {.valid = 1u << 4, .actual_bytes = 42};
+
+	st.val[4] = 4096; /* free_memory */
+	control_reply_stats(arg, &st);
 }
 
 static void handle(void *ctx, struct control_request *req)
 {
 	struct harness *h = ctx;
-	const char *cmd = control_request_command(req);
+	const struct control_msg *m = control_request_msg(req);
 	struct timeval now = {0, 0};
+	uint64_t v = 0;
 	char buf[96];
-	uint64_t v = 0, size = 0;
 	unsigned i;
 
-	if (strcmp(cmd, "gpe") == 0) {
-		ck_assert_int_eq(control_request_u64(req, "gpe", &v), 0);
-		ck_assert_int_eq(control_request_u64(req, "num_bytes", &v), -ENOENT);
-		ck_assert_int_eq(control_request_u64(req, "gpe", &v), 0);
-		snprintf(buf, sizeof(buf), "{\"ok\":true,\"gpe\":%llu}", (unsigned long long)v);
-		control_reply(req, buf);
-	} else if (strcmp(cmd, "version") == 0) {
-		control_reply(req, "{\"ok\":true,\"version\":\"0.1.0\"}");
-	} else if (strcmp(cmd, "disk_resize") == 0) {
-		ck_assert_int_eq(control_request_u64(req, "index", &v), 0);
-		ck_assert_int_eq(control_request_u64(req, "size", &size), 0);
-		snprintf(buf, sizeof(buf), "no disk %llu", (unsigned long long)v);
-		if (v == 0)
+	switch (m->cmd) {
+	case CONTROL_CMD_GPE:
+		ck_assert_int_eq(control_proto_msg_arg(m, "gpe", &v), 0);
+		ck_assert_uint_eq(v, m->args[0]);
+		snprintf(buf, sizeof(buf), "gpe %llu", (unsigned long long)v);
+		control_reply_version(req, buf);
+		break;
+	case CONTROL_CMD_VERSION:
+		control_reply_version(req, "0.1.0");
+		break;
+	case CONTROL_CMD_DISK_RESIZE:
+		snprintf(buf, sizeof(buf), "no disk %llu", (unsigned long long)m->args[0]);
+		if (m->args[0] == 0)
 			control_reply_ok(req);
 		else
 			control_reply_error(req, buf);
-	} else if (strcmp(cmd, "balloon") == 0) {
-		ck_assert_int_eq(control_request_u64(req, "num_bytes", &v), 0);
-		control_reply(req, v == 1 ? "this is not JSON" : "{\"ok\":true}");
-	} else if (strcmp(cmd, "balloon_stats") == 0) {
+		break;
+	case CONTROL_CMD_BALLOON_STATS:
 		ck_assert_int_eq(event_base_once(h->eb, -1, EV_TIMEOUT, later_cb, req, &now), 0);
-	} else if (strcmp(cmd, "suspend") == 0) {
+		break;
+	case CONTROL_CMD_SUSPEND:
 		if (h->nheld < MAX_HELD)
 			h->held[h->nheld++] = req;
 		else
 			control_reply_error(req, "too many held");
-	} else if (strcmp(cmd, "resume") == 0) {
+		break;
+	case CONTROL_CMD_RESUME:
 		for (i = 0; i < h->nheld; i++)
-			control_reply(h->held[i], "{\"ok\":true,\"held\":true}");
-		snprintf(buf, sizeof(buf), "{\"ok\":true,\"released\":%u}", h->nheld);
+			control_reply_version(h->held[i], "held");
+		snprintf(buf, sizeof(buf), "released %u", h->nheld);
 		h->nheld = 0;
-		control_reply(req, buf);
-	} else {
+		control_reply_version(req, buf);
+		break;
+	default:
 		control_reply_ok(req);
+		break;
 	}
 }
 
@@ -134,7 +140,7 @@ static void h_stop(struct harness *h)
 	control_server_destroy(h->srv);
 	/* Requests still held outlive their clients and the server: replying only frees them. */
 	for (i = 0; i < h->nheld; i++)
-		control_reply(h->held[i], "{\"ok\":true}");
+		control_reply_ok(h->held[i]);
 	event_base_free(h->eb);
 	ck_assert_int_eq(rmdir(h->dir), 0);
 }
@@ -210,7 +216,8 @@ static unsigned c_resume(int fd)
 
 	c_send(fd, "{\"command\":\"resume\"}");
 	ck_assert(c_line(fd, line, sizeof(line)));
-	ck_assert_msg(sscanf(line, "{\"ok\":true,\"released\":%u}", &n) == 1, "%s", line);
+	ck_assert_msg(sscanf(line, "{\"ok\":true,\"version\":\"released %u\"}", &n) == 1, "%s",
+		      line);
 	return n;
 }
 
@@ -233,12 +240,9 @@ START_TEST(request_reply)
 	c_send(fd, "{\"command\":\"version\"}");
 	c_expect(fd, "{\"ok\":true,\"version\":\"0.1.0\"}");
 	c_send(fd, "{\"command\":\"gpe\",\"gpe\":5}");
-	c_expect(fd, "{\"ok\":true,\"gpe\":5}");
+	c_expect(fd, "{\"ok\":true,\"version\":\"gpe 5\"}");
 	c_send(fd, "{\"command\":\"disk_resize\",\"index\":7,\"size\":4096}");
 	c_expect(fd, "{\"ok\":false,\"error\":\"no disk 7\"}");
-	/* A handler reply that is not JSON never reaches the client as such. */
-	c_send(fd, "{\"command\":\"balloon\",\"num_bytes\":1}");
-	c_expect_error(fd, "internal error");
 	c_send(fd, "{\"command\":\"balloon\",\"num_bytes\":2}");
 	c_expect(fd, "{\"ok\":true}");
 	close(fd);
@@ -281,11 +285,11 @@ START_TEST(several_requests_in_one_write)
 	c_send(fd, "{\"command\":\"gpe\",\"gpe\":1}{\"command\":\"version\"}\n\n  "
 		   "{\"command\":\"gpe\",\"gpe\":2}\n{\"command\":\"reboot\"}{\"command\":\"gpe\","
 		   "\"gpe\":3}");
-	c_expect(fd, "{\"ok\":true,\"gpe\":1}");
+	c_expect(fd, "{\"ok\":true,\"version\":\"gpe 1\"}");
 	c_expect(fd, "{\"ok\":true,\"version\":\"0.1.0\"}");
-	c_expect(fd, "{\"ok\":true,\"gpe\":2}");
+	c_expect(fd, "{\"ok\":true,\"version\":\"gpe 2\"}");
 	c_expect_error(fd, "unknown command");
-	c_expect(fd, "{\"ok\":true,\"gpe\":3}");
+	c_expect(fd, "{\"ok\":true,\"version\":\"gpe 3\"}");
 	close(fd);
 	h_stop(&h);
 }
@@ -305,7 +309,7 @@ START_TEST(request_split_across_writes)
 		c_send_n(fd, req + i, 1);
 		usleep(1000);
 	}
-	c_expect(fd, "{\"ok\":true,\"gpe\":42}");
+	c_expect(fd, "{\"ok\":true,\"version\":\"gpe 42\"}");
 	close(fd);
 	h_stop(&h);
 }
@@ -327,7 +331,7 @@ START_TEST(fifty_clients_at_once)
 	}
 	/* Read in reverse order: nobody's reply waits for anybody else's. */
 	for (i = 50; i-- > 0;) {
-		snprintf(want, sizeof(want), "{\"ok\":true,\"gpe\":%u}", i);
+		snprintf(want, sizeof(want), "{\"ok\":true,\"version\":\"gpe %u\"}", i);
 		c_expect(fds[i], want);
 		close(fds[i]);
 	}
@@ -356,7 +360,7 @@ START_TEST(garbage_client_closed_others_keep_working)
 	c_expect_error(bad2, "invalid JSON");
 	c_expect_eof(bad2);
 	c_send(good, "{\"command\":\"gpe\",\"gpe\":9}");
-	c_expect(good, "{\"ok\":true,\"gpe\":9}");
+	c_expect(good, "{\"ok\":true,\"version\":\"gpe 9\"}");
 	close(bad1);
 	close(bad2);
 	close(good);
@@ -454,8 +458,8 @@ START_TEST(async_replies_keep_order)
 	c_send(b, "{\"command\":\"version\"}");
 	c_expect(b, "{\"ok\":true,\"version\":\"0.1.0\"}");
 	ck_assert_uint_eq(c_resume(b), 1);
-	c_expect(a, "{\"ok\":true,\"held\":true}");
-	c_expect(a, "{\"ok\":true,\"gpe\":8}");
+	c_expect(a, "{\"ok\":true,\"version\":\"held\"}");
+	c_expect(a, "{\"ok\":true,\"version\":\"gpe 8\"}");
 	c_expect_error(a, "unknown command");
 	c_expect(a, "{\"ok\":true,\"stats\":{\"free_memory\":4096},\"balloon_actual\":42}");
 	close(a);
@@ -491,9 +495,9 @@ START_TEST(pipelining_beyond_the_in_flight_limit)
 	}
 	ck_assert_uint_eq(total, 40);
 	for (i = 0; i < 40; i++)
-		c_expect(a, "{\"ok\":true,\"held\":true}");
+		c_expect(a, "{\"ok\":true,\"version\":\"held\"}");
 	for (i = 0; i < 20; i++) {
-		snprintf(buf, sizeof(buf), "{\"ok\":true,\"gpe\":%u}", i);
+		snprintf(buf, sizeof(buf), "{\"ok\":true,\"version\":\"gpe %u\"}", i);
 		c_expect(a, buf);
 	}
 	close(a);
@@ -519,7 +523,7 @@ START_TEST(half_close_still_gets_replies)
 	/* Until the server has taken the suspend in. */
 	for (i = 0; i < 10000 && c_resume(other) == 0; i++)
 		usleep(1000);
-	c_expect(fd, "{\"ok\":true,\"held\":true}");
+	c_expect(fd, "{\"ok\":true,\"version\":\"held\"}");
 	c_expect(fd, "{\"ok\":true}");
 	c_expect_eof(fd);
 	close(fd);
@@ -566,7 +570,7 @@ START_TEST(idle_client_times_out)
 	usleep(300 * 1000);
 	b = c_open(&h);
 	ck_assert_uint_eq(c_resume(b), 1);
-	c_expect(waiting, "{\"ok\":true,\"held\":true}");
+	c_expect(waiting, "{\"ok\":true,\"version\":\"held\"}");
 	close(b);
 	close(waiting);
 	h_stop(&h);
@@ -660,7 +664,7 @@ START_TEST(client_subcommands)
 	ck_assert_int_eq(RUN(out, "powerbtn", path), 0);
 	ck_assert_int_eq(RUN(out, "sleepbtn", path), 0);
 	ck_assert_int_eq(RUN(out, "gpe", "63", path), 0);
-	ck_assert_str_eq(out, "{\"gpe\":63}\n");
+	ck_assert_str_eq(out, "{\"version\":\"gpe 63\"}\n");
 	ck_assert_int_eq(RUN(out, "balloon", "0x100000", path), 0);
 	ck_assert_int_eq(RUN(out, "version", path), 0);
 	ck_assert_str_eq(out, "{\"version\":\"0.1.0\"}\n");

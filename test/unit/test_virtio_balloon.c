@@ -20,6 +20,7 @@
 
 #include "core/device.h"
 #include "core/guest_mem.h"
+#include "control/proto.h"
 #include "test/unit/testutil.h"
 #include "test/unit/virtq_driver.h"
 #include "test/unit/virtio_env.h"
@@ -50,8 +51,10 @@
 
 enum { INFLATE, DEFLATE, STATS };
 
+/* A command's replies, as the control socket would send them (control/proto.h). */
 struct reply {
 	unsigned n;
+	bool stats; /* the command was DEV_CMD_BALLOON_STATS */
 	char text[1024];
 };
 
@@ -142,17 +145,28 @@ static void fill_pages(struct virtio_env *e, uint64_t gpa, unsigned n, uint8_t v
 	memset(virtio_env_ptr(e, gpa, n * 4096ULL), v, n * 4096ULL);
 }
 
-static void on_reply(void *ctx, const char *text)
+static void on_reply(void *ctx, const struct dev_reply *rep)
 {
 	struct reply *r = ctx;
+	char *line = NULL;
 
 	r->n++;
-	snprintf(r->text, sizeof(r->text), "%s", text);
+	if (rep->err)
+		ck_assert_int_eq(control_proto_format_error(rep->msg, &line), 0);
+	else if (r->stats)
+		ck_assert_int_eq(control_proto_format_stats(&rep->stats, &line), 0);
+	else
+		ck_assert_int_eq(control_proto_format_ok(&line), 0);
+	snprintf(r->text, sizeof(r->text), "%s", line);
+	free(line);
 }
 
-static void command(struct virtio_env *e, const char *req, struct reply *r)
+static void command(struct virtio_env *e, uint32_t op, uint64_t arg, struct reply *r)
 {
-	ck_assert_int_eq(device_command(e->dev, req, on_reply, r), 0);
+	struct dev_cmd cmd = {.op = op, .arg = arg};
+
+	r->stats = op == DEV_CMD_BALLOON_STATS;
+	ck_assert_int_eq(device_command(e->dev, &cmd, on_reply, r), 0);
 }
 
 /* A stats buffer as Linux lays it out: packed {le16 tag, le64 value} entries. */
@@ -316,7 +330,7 @@ START_TEST(test_config_access_widths)
 
 	env_create(&e, 0);
 	init(&e, FEAT_ALL, NRQ);
-	command(&e, "{\"command\":\"balloon\",\"num_bytes\":5910528}", &r); /* 0x5a3 pages */
+	command(&e, DEV_CMD_BALLOON_TARGET, 5910528ULL, &r); /* 0x5a3 pages */
 	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 0x5a3);
 	ck_assert_uint_eq(cfg_rd(&e, 0, 1), 0xa3);
 	ck_assert_uint_eq(cfg_rd(&e, 1, 2), 0x0005);
@@ -347,7 +361,7 @@ START_TEST(test_balloon_command)
 
 	env_create(&e, 0);
 	/* Before the driver runs: the target is there for it, no interrupt. */
-	command(&e, "{\"command\":\"balloon\",\"num_bytes\":1048576}", &r);
+	command(&e, DEV_CMD_BALLOON_TARGET, 1048576ULL, &r);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_str_eq(r.text, "{\"ok\":true}");
 	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 256);
@@ -355,35 +369,27 @@ START_TEST(test_balloon_command)
 	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 256);
 
 	/* Partial pages round down; a config interrupt tells the driver. */
-	command(&e, "{\"command\":\"balloon\",\"num_bytes\":8191}", &r);
+	command(&e, DEV_CMD_BALLOON_TARGET, 8191ULL, &r);
 	ck_assert_uint_eq(r.n, 2);
 	ck_assert_str_eq(r.text, "{\"ok\":true}");
 	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 1);
 	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[CFG_VECTOR]), 1);
 
 	/* More than the guest has: capped at its memory. */
-	command(&e, "{\"command\":\"balloon\",\"num_bytes\":9223372036854775807}", &r);
+	command(&e, DEV_CMD_BALLOON_TARGET, 9223372036854775807ULL, &r);
 	ck_assert_str_eq(r.text, "{\"ok\":true}");
 	ck_assert_uint_eq(cfg_rd(&e, 0, 4), RAM_PAGES);
 	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[CFG_VECTOR]), 1);
 
-	command(&e, "{\"command\":\"balloon\",\"num_bytes\":0}", &r);
+	command(&e, DEV_CMD_BALLOON_TARGET, 0ULL, &r);
 	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 0);
 
-	/* Bad requests get an error and change nothing. */
-	command(&e, "{\"command\":\"balloon\",\"num_bytes\":-4096}", &r);
-	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
-	command(&e, "{\"command\":\"balloon\",\"num_bytes\":\"4096\"}", &r);
-	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
-	command(&e, "{\"command\":\"balloon\"}", &r);
-	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
-	command(&e, "{\"command\":\"deflate_everything\"}", &r);
-	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
-	command(&e, "not json", &r);
-	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
-	command(&e, "[1,2]", &r);
-	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
-	ck_assert_uint_eq(r.n, 10);
+	/* Another device's command is refused, unanswered, and changes nothing. */
+	ck_assert_int_eq(device_command(e.dev,
+					&(struct dev_cmd){.op = DEV_CMD_DISK_RESIZE, .arg = 0},
+					on_reply, &r),
+			 -EOPNOTSUPP);
+	ck_assert_uint_eq(r.n, 4);
 	ck_assert_uint_eq(cfg_rd(&e, 0, 4), 0);
 	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[CFG_VECTOR]), 1);
 	virtio_env_destroy(&e);
@@ -437,7 +443,7 @@ START_TEST(test_stats_round_trip)
 	head = init_with_stats(&e);
 	cfg_wr(&e, 4, 4, 3); /* the driver reports 3 pages in the balloon */
 
-	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r);
 	ck_assert_uint_eq(r.n, 0);
 	/* The held buffer comes back to the driver, with an interrupt: "send fresh stats". */
 	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
@@ -450,7 +456,7 @@ START_TEST(test_stats_round_trip)
 	ck_assert_int_eq(virtio_env_used(&e, STATS, head), -1);
 
 	/* Again: a partial trailing entry is dropped, only what the guest sent is reported. */
-	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r);
 	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	head = post_stats(
 		&e,
@@ -474,13 +480,13 @@ START_TEST(test_stats_requests_share_a_round_trip)
 
 	env_create(&e, 0);
 	head = init_with_stats(&e);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r1);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r2);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r1);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r2);
 	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	/* Only one buffer went back to the guest. */
 	ck_assert_int_eq(virtio_env_used(&e, STATS, head), -1);
 	ck_assert_uint_eq(virtio_env_count(e.irq.vector_fds[Q_VECTOR(STATS)]), 1);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r3);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r3);
 	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
 	virtio_env_kick(&e, STATS);
 	ck_assert_uint_eq(r1.n, 1);
@@ -501,7 +507,7 @@ START_TEST(test_stats_before_first_buffer)
 
 	env_create(&e, 0);
 	init(&e, FEAT_ALL, NRQ);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r);
 	/* The driver's first buffer carries start-up stats: the device asks for fresh ones. */
 	head = post_stats(&e, boot_stats, ARRAY_SIZE(boot_stats), 0);
 	virtio_env_kick(&e, STATS);
@@ -523,7 +529,7 @@ START_TEST(test_stats_timeout)
 
 	env_create(&e, 20);
 	head = init_with_stats(&e);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r);
 	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	/* The guest never answers: the loop wakes up for the deadline alone. */
 	while (r.n == 0)
@@ -537,7 +543,7 @@ START_TEST(test_stats_timeout)
 	virtio_env_kick(&e, STATS);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_int_eq(virtio_env_used(&e, STATS, head), -1);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r2);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r2);
 	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
 	virtio_env_kick(&e, STATS);
@@ -554,19 +560,19 @@ START_TEST(test_stats_unavailable)
 
 	env_create(&e, 0);
 	/* Not activated. */
-	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
 	/* Activated without STATS_VQ: statsq is not one, even if enabled. */
 	init(&e, BIT(VIRTIO_F_VERSION_1), NRQ);
 	post_stats(&e, boot_stats, ARRAY_SIZE(boot_stats), 0);
 	virtio_env_kick(&e, STATS);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r);
 	ck_assert_uint_eq(r.n, 2);
 	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
 	/* STATS_VQ negotiated but the queue left disabled. */
 	init(&e, FEAT_ALL, 2);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r);
 	ck_assert_uint_eq(r.n, 3);
 	ck_assert_ptr_nonnull(strstr(r.text, "\"ok\":false"));
 	virtio_env_destroy(&e);
@@ -582,7 +588,7 @@ START_TEST(test_reset_answers_pending)
 	env_create(&e, 0);
 	head = init_with_stats(&e);
 	cfg_wr(&e, 4, 4, 5);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r);
 	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	virtio_env_wr(&e, VIRTIO_PCI_COMMON_STATUS, 1, 0);
 	virtio_env_run_loop(&e);
@@ -594,7 +600,7 @@ START_TEST(test_reset_answers_pending)
 
 	/* The next driver starts from scratch and gets its stats through. */
 	head = init_with_stats(&e);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r2);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r2);
 	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
 	virtio_env_kick(&e, STATS);
@@ -621,7 +627,7 @@ START_TEST(test_reset_from_vcpu_thread)
 	ck_assert_int_eq(evthread_use_pthreads(), 0);
 	env_create(&e, 0);
 	init_with_stats(&e);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r);
 	ck_assert_int_eq(pthread_create(&t, NULL, vcpu_resets, &e), 0);
 	/* The loop sleeps until the reset wakes it up; the reply comes from the loop thread. */
 	while (r.n == 0)
@@ -640,7 +646,7 @@ START_TEST(test_destroy_answers_pending)
 
 	env_create(&e, 0);
 	init_with_stats(&e);
-	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r);
 	ck_assert_uint_eq(r.n, 0);
 	virtio_env_destroy(&e);
 	ck_assert_uint_eq(r.n, 1);
@@ -662,7 +668,7 @@ START_TEST(test_second_stats_buffer_returned)
 	virtio_env_kick(&e, STATS);
 	ck_assert_int_eq(virtio_env_used(&e, STATS, extra), 0);
 	/* The held one still serves. */
-	command(&e, "{\"command\":\"balloon_stats\"}", &r);
+	command(&e, DEV_CMD_BALLOON_STATS, 0, &r);
 	ck_assert_int_eq(virtio_env_used(&e, STATS, head), 0);
 	post_stats(&e, fresh_stats, ARRAY_SIZE(fresh_stats), 0);
 	virtio_env_kick(&e, STATS);

@@ -21,6 +21,7 @@
 #include <linux/virtio_ring.h>
 
 #include "core/config.h"
+#include "control/proto.h"
 #include "core/device.h"
 #include "core/guest_mem.h"
 #include "core/log.h"
@@ -336,18 +337,27 @@ struct reply {
 	char text[256];
 };
 
-static void on_reply(void *ctx, const char *text)
+/* The reply as the control socket would send it (control/proto.h). */
+static void on_reply(void *ctx, const struct dev_reply *rep)
 {
 	struct reply *r = ctx;
+	char *line = NULL;
 
 	r->calls++;
-	snprintf(r->text, sizeof(r->text), "%s", text);
+	if (rep->err)
+		ck_assert_int_eq(control_proto_format_error(rep->msg, &line), 0);
+	else
+		ck_assert_int_eq(control_proto_format_ok(&line), 0);
+	snprintf(r->text, sizeof(r->text), "%s", line);
+	free(line);
 }
 
-static const char *command(struct env *e, const char *req, struct reply *r)
+static const char *resize_to(struct env *e, uint64_t size, struct reply *r)
 {
+	struct dev_cmd cmd = {.op = DEV_CMD_DISK_RESIZE, .arg = size};
+
 	memset(r, 0, sizeof(*r));
-	ck_assert_int_eq(device_command(e->v.dev, req, on_reply, r), 0);
+	ck_assert_int_eq(device_command(e->v.dev, &cmd, on_reply, r), 0);
 	ck_assert_int_eq(r->calls, 1);
 	return r->text;
 }
@@ -912,8 +922,7 @@ START_TEST(test_resize)
 
 	env_init(&e, &(struct opts){0});
 	virtio_env_count(e.v.irq.vector_fds[CFG_VECTOR]);
-	ck_assert_str_eq(command(&e, "{\"command\":\"disk_resize\",\"size\":65536}", &r),
-			 "{\"ok\":true}");
+	ck_assert_str_eq(resize_to(&e, 65536, &r), "{\"ok\":true}");
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 128);
 	ck_assert_int_eq(file_stat(&e).st_size, 65536);
 	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[CFG_VECTOR]), 1);
@@ -922,10 +931,8 @@ START_TEST(test_resize)
 	ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
 	ck_assert(all_byte(virtio_env_ptr(&e.v, DATA_GPA, SECTOR), SECTOR, 0));
 
-	/* Shrinking; the "index" the control server may pass along is fine. */
-	ck_assert_str_eq(
-		command(&e, "{\"command\":\"disk_resize\",\"index\":0,\"size\":16384}", &r),
-		"{\"ok\":true}");
+	/* Shrinking. */
+	ck_assert_str_eq(resize_to(&e, 16384, &r), "{\"ok\":true}");
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 32);
 	ck_assert_int_eq(file_stat(&e).st_size, 16384);
 	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[CFG_VECTOR]), 1);
@@ -935,25 +942,19 @@ START_TEST(test_resize)
 	ck_assert_uint_eq(*virtio_env_ptr(&e.v, DATA_GPA, 1), pat(31 * SECTOR, 1));
 
 	/* Refusals change nothing. */
-	ck_assert_ptr_nonnull(strstr(command(&e, "{\"command\":\"disk_resize\",\"size\":1000}", &r),
-				     "multiple of 512"));
-	ck_assert_ptr_nonnull(strstr(command(&e, "{\"command\":\"disk_resize\",\"size\":-512}", &r),
-				     "\"ok\":false"));
-	ck_assert_ptr_nonnull(strstr(
-		command(&e, "{\"command\":\"disk_resize\",\"size\":\"512\"}", &r), "\"ok\":false"));
-	ck_assert_ptr_nonnull(
-		strstr(command(&e, "{\"command\":\"disk_resize\"}", &r), "\"ok\":false"));
-	ck_assert_ptr_nonnull(
-		strstr(command(&e, "{\"command\":\"disk_resize\",", &r), "\"ok\":false"));
-	ck_assert_ptr_nonnull(strstr(command(&e, "{\"command\":\"balloon\"}", &r), "\"ok\":false"));
-	ck_assert_ptr_nonnull(strstr(command(&e, "[1,2]", &r), "\"ok\":false"));
+	ck_assert_ptr_nonnull(strstr(resize_to(&e, 1000, &r), "multiple of 512"));
+	ck_assert_ptr_nonnull(strstr(resize_to(&e, UINT64_MAX - 511, &r), "\"ok\":false"));
+	ck_assert_int_eq(device_command(e.v.dev,
+					&(struct dev_cmd){.op = DEV_CMD_BALLOON_TARGET, .arg = 512},
+					on_reply, &r),
+			 -EOPNOTSUPP);
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 32);
 	ck_assert_int_eq(file_stat(&e).st_size, 16384);
 	ck_assert_uint_eq(virtio_env_count(e.v.irq.vector_fds[CFG_VECTOR]), 0);
 	env_destroy(&e);
 
 	env_init(&e, &(struct opts){.ro = true});
-	ck_assert_str_eq(command(&e, "{\"command\":\"disk_resize\",\"size\":65536}", &r),
+	ck_assert_str_eq(resize_to(&e, 65536, &r),
 			 "{\"ok\":false,\"error\":\"disk is read-only\"}");
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 64);
 	ck_assert_int_eq(file_stat(&e).st_size, DEFAULT_SIZE);
