@@ -1,11 +1,13 @@
 /*
  * virtio-balloon (virtio 1.2, section 5.5), as Linux's virtio_balloon driver uses it.
  *
- * The host sets a target (num_pages) with the control command "balloon"; the driver inflates
+ * The host sets a target (num_pages) with the control command DEV_CMD_BALLOON_TARGET (the
+ * control socket's "balloon"); the driver inflates
  * by handing page frame numbers over inflateq and the device gives those pages back to the
  * host with madvise(MADV_REMOVE) on the shared guest mapping (which works from a sandboxed
  * child that only inherited the mapping). Deflated pages need nothing: they come back, zeroed,
- * when the guest touches them. "balloon_stats" asks the guest for fresh statistics over statsq.
+ * when the guest touches them. DEV_CMD_BALLOON_STATS asks the guest for fresh statistics over
+ * statsq and answers with them (struct dev_balloon_stats).
  *
  * Queues: inflateq (0), deflateq (1), statsq (2). Features: STATS_VQ and DEFLATE_ON_OOM.
  * Configuration: le32 num_pages (the host's target, read-only for the driver), le32 actual.
