@@ -1,9 +1,9 @@
 #include "virtio/rng.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <linux/virtio_ids.h>
 
 #include "core/log.h"
@@ -17,26 +17,10 @@ struct rng {
 	struct virtio_irq *irq;
 	struct virtq_chain chain;
 	uint64_t nr_malformed;
-	bool getrandom_failed;
+	/* The host's entropy, opened before any jail: a device process then needs only read. */
+	int entropy_fd;
+	bool read_failed;
 };
-
-static int fill(void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = getrandom(p, len, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Fills the chain's writable buffers (up to the request cap); returns the bytes written. */
 static uint32_t serve(struct rng *r, const struct virtq_chain *c)
@@ -48,11 +32,12 @@ static uint32_t serve(struct rng *r, const struct virtq_chain *c)
 	     i++) {
 		size_t n = MIN(c->iov[i].iov_len, VIRTIO_RNG_MAX_REQUEST - done);
 
-		ret = fill(c->iov[i].iov_base, n);
+		ret = read_full(r->entropy_fd, c->iov[i].iov_base, n);
 		if (ret < 0) {
-			if (!r->getrandom_failed)
-				log_err(r->log, "virtio-rng: getrandom failed: %s", strerror(-ret));
-			r->getrandom_failed = true;
+			if (!r->read_failed)
+				log_err(r->log, "virtio-rng: cannot read %s: %s", VIRTIO_RNG_SOURCE,
+					strerror(-ret));
+			r->read_failed = true;
 			break;
 		}
 		done += (uint32_t)n;
@@ -123,10 +108,16 @@ static void rng_reset(void *dev)
 	pthread_mutex_unlock(&r->lock);
 }
 
+static int rng_fds(void *dev, struct fd_list *out)
+{
+	return fd_list_add(out, ((struct rng *)dev)->entropy_fd);
+}
+
 static void rng_destroy(void *dev)
 {
 	struct rng *r = dev;
 
+	close_fd(&r->entropy_fd);
 	virtq_chain_free(&r->chain);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -141,6 +132,7 @@ static const struct virtio_dev_ops rng_ops = {
 	.activate = rng_activate,
 	.notify = rng_notify,
 	.reset = rng_reset,
+	.fds = rng_fds,
 	.destroy = rng_destroy,
 };
 
@@ -158,10 +150,18 @@ int virtio_rng_create(const struct logger *lg, const struct virtio_dev_ops **ops
 	ret = virtq_chain_alloc(&r->chain, VIRTIO_RNG_QUEUE_SIZE);
 	if (ret < 0)
 		goto err_lock;
+	r->entropy_fd = open(VIRTIO_RNG_SOURCE, O_RDONLY | O_CLOEXEC);
+	if (r->entropy_fd < 0) {
+		ret = -errno;
+		log_err(lg, "virtio-rng: cannot open %s: %s", VIRTIO_RNG_SOURCE, strerror(-ret));
+		goto err_chain;
+	}
 	r->log = lg;
 	*ops = &rng_ops;
 	*dev = r;
 	return 0;
+err_chain:
+	virtq_chain_free(&r->chain);
 err_lock:
 	pthread_mutex_destroy(&r->lock);
 err_free:

@@ -74,9 +74,12 @@ class DeviceProcesses(unittest.TestCase):
             target = os.readlink("/proc/%d/fd/%s" % (child, fd))
             if ALLOWED_FD_TARGETS.match(target) or fd == "2":
                 continue  # fd 2 is the VMM's stderr, kept for logging
-            # Files: only its own back end (the disk image, or the console's stdout).
+            # Files: only its own back end (the disk image, the entropy source, or the
+            # console's stdout).
             if name == "virtio-blk0":
                 self.assertEqual(target, self.disk, "%s holds %s" % (name, target))
+            elif name == "virtio-rng":
+                self.assertEqual(target, "/dev/urandom", "%s holds %s" % (name, target))
             elif target.startswith("/"):
                 self.assertFalse(target.startswith("/dev/kvm"), name)
                 self.assertNotIn("memfd:", target, name)
@@ -173,7 +176,7 @@ class Options(unittest.TestCase):
                 f.write("@include ./nowrite.policy\nioctl: arg1 == TCGETS\nfstat: 1\n"
                         "newfstatat: 1\n")
             with open(td.join("rng_device.policy"), "w") as f:
-                f.write("@include ./common_device.policy\ngetrandom: 1\n")
+                f.write("@include ./common_device.policy\n")
             r = run_crosvm(guest("demo"), "--seccomp-policy-dir", td.path, "-p",
                            "demo.oneshot")
             self.assertEqual(r.status, vmm.STATUS_CRASH, r)

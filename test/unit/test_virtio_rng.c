@@ -3,6 +3,8 @@
  * shape (several buffers, indirect, malformed, oversized), interrupt suppression, a ring the
  * guest corrupts, and requests posted before the device is live.
  */
+#include <fcntl.h>
+#include <unistd.h>
 #include <string.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
@@ -82,6 +84,27 @@ START_TEST(test_device_identity)
 	virtio_env_wr(&e, VIRTIO_PCI_COMMON_DFSELECT, 4, 0);
 	ck_assert_uint_eq(virtio_env_rd(&e, VIRTIO_PCI_COMMON_DF, 4) & 0xffffff, 0);
 	ck_assert_uint_eq(virtio_env_rd(&e, VIRTIO_PCI_DEVICE_OFF, 4), 0);
+	virtio_env_destroy(&e);
+}
+END_TEST
+
+/* Its entropy comes from an fd it keeps, so a sandboxed process only reads: it is listed. */
+START_TEST(test_entropy_fd_listed)
+{
+	struct fd_list l = {.nr = 0};
+	struct virtio_env e;
+	unsigned readable = 0;
+	uint8_t b;
+
+	env_create(&e);
+	ck_assert_int_eq(device_fds(e.dev, &l), 0);
+	for (unsigned i = 0; i < l.nr; i++) {
+		int flags = fcntl(l.fds[i], F_GETFL);
+
+		if (flags >= 0 && (flags & O_ACCMODE) == O_RDONLY && read(l.fds[i], &b, 1) == 1)
+			readable++;
+	}
+	ck_assert_uint_eq(readable, 1);
 	virtio_env_destroy(&e);
 }
 END_TEST
@@ -300,6 +323,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_device_identity);
+	tcase_add_test(tc, test_entropy_fd_listed);
 	tcase_add_test(tc, test_several_buffers);
 	tcase_add_test(tc, test_indirect_chain);
 	tcase_add_test(tc, test_malformed_requests_complete_empty);
