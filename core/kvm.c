@@ -165,13 +165,6 @@ int kvm_setup_platform(struct kvm *k, uint64_t tss_addr, uint64_t identity_map)
 	return xioctl(k->vm_fd, KVM_CREATE_PIT2, &pit);
 }
 
-int kvm_irq_line(struct kvm *k, uint32_t gsi, bool level)
-{
-	struct kvm_irq_level l = {.irq = gsi, .level = level};
-
-	return xioctl(k->vm_fd, KVM_IRQ_LINE, &l);
-}
-
 int kvm_irqfd(struct kvm *k, int fd, uint32_t gsi, int resample_fd, bool deassign)
 {
 	struct kvm_irqfd f = {.fd = (uint32_t)fd, .gsi = gsi};
@@ -211,18 +204,6 @@ int kvm_set_gsi_routing(struct kvm *k, const struct kvm_irq_routing_entry *e, un
 	ret = xioctl(k->vm_fd, KVM_SET_GSI_ROUTING, r);
 	free(r);
 	return ret;
-}
-
-int kvm_signal_msi(struct kvm *k, uint64_t addr, uint32_t data)
-{
-	struct kvm_msi m = {
-		.address_lo = (uint32_t)addr,
-		.address_hi = (uint32_t)(addr >> 32),
-		.data = data,
-	};
-	int r = xioctl(k->vm_fd, KVM_SIGNAL_MSI, &m);
-
-	return r < 0 ? r : 0;
 }
 
 int kvm_create_vcpu(struct kvm *k, unsigned id, int *fd, struct kvm_run **run)

@@ -30,13 +30,15 @@ int kvm_set_user_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t siz
 			void *hva) MUST_CHECK;
 /* In-kernel IRQ chip (PIC, IOAPIC, LAPIC) and PIT, TSS and identity-map addresses. */
 int kvm_setup_platform(struct kvm *k, uint64_t tss_addr, uint64_t identity_map) MUST_CHECK;
-int kvm_irq_line(struct kvm *k, uint32_t gsi, bool level);
+/*
+ * Wires eventfd fd to gsi: the one way devices interrupt the guest (edge, or level with a
+ * resample eventfd KVM signals at the guest's EOI).
+ */
 int kvm_irqfd(struct kvm *k, int fd, uint32_t gsi, int resample_fd, bool deassign);
 /* Registers (or removes) an ioeventfd on MMIO or PIO [addr, addr+len) with optional datamatch. */
 int kvm_ioeventfd(struct kvm *k, int fd, uint64_t addr, uint32_t len, bool pio, bool datamatch,
 		  uint64_t data, bool deassign);
 int kvm_set_gsi_routing(struct kvm *k, const struct kvm_irq_routing_entry *e, unsigned nr);
-int kvm_signal_msi(struct kvm *k, uint64_t addr, uint32_t data);
 
 /*
  * A vCPU: its fd and its shared struct kvm_run (k->run_size bytes), released with

@@ -111,11 +111,26 @@ static int create_serials(struct vm *vm)
 	return 0;
 }
 
-static int set_sci(void *ctx, bool level)
+/* The ACPI PM block with its SCI: a level irqfd on GSI LAYOUT_IRQ_SCI, as any device's. */
+static int create_acpi_pm(struct vm *vm)
 {
-	struct vm *vm = ctx;
+	struct acpi_pm_params pm = {.ev = &vm->events, .log = vm->log};
+	struct device *dev;
+	int ret;
 
-	return kvm_irq_line(&vm->kvm, LAYOUT_IRQ_SCI, level);
+	ret = irq_level_eventfd_create(&vm->kvm, LAYOUT_IRQ_SCI, &pm.sci_fd, &pm.sci_resample_fd);
+	if (ret < 0) {
+		log_err(vm->log, "acpi_pm: cannot wire the SCI: %s", strerror(-ret));
+		return ret;
+	}
+	ret = acpi_pm_create(&pm, &dev);
+	if (ret < 0) {
+		close_fd(&pm.sci_fd);
+		close_fd(&pm.sci_resample_fd);
+		return ret;
+	}
+	vm->acpi_pm = dev;
+	return add_pio(vm, dev, LAYOUT_PORT_ACPI_PM, ACPI_PM_IO_LEN);
 }
 
 static int create_i8042(struct vm *vm)
@@ -157,8 +172,6 @@ static int create_debug_ports(struct vm *vm)
 
 int platform_create(struct vm *vm)
 {
-	struct acpi_pm_params pm = {
-		.ev = &vm->events, .set_sci = set_sci, .sci_ctx = vm, .log = vm->log};
 	struct device *dev;
 	int ret;
 
@@ -196,11 +209,7 @@ int platform_create(struct vm *vm)
 		ret = add_pio(vm, dev, LAYOUT_PORT_PVPANIC, 1);
 	if (ret < 0)
 		return ret;
-	ret = acpi_pm_create(&pm, &dev);
-	if (ret == 0) {
-		vm->acpi_pm = dev;
-		ret = add_pio(vm, dev, LAYOUT_PORT_ACPI_PM, ACPI_PM_IO_LEN);
-	}
+	ret = create_acpi_pm(vm);
 	if (ret < 0)
 		return ret;
 	return create_debug_ports(vm);

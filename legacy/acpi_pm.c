@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "core/vm_event.h"
 
+#include <event2/event.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,9 @@ struct acpi_pm {
 	uint16_t pm1_cnt;
 	uint8_t gpe_sts[GPE_BYTES];
 	uint8_t gpe_en[GPE_BYTES];
-	bool sci;	      /* level last given to set_sci */
+	bool sci;	      /* raised and not yet lowered by the guest's EOI */
 	uint8_t slp_typ_seen; /* sleep types already logged, one bit each */
-	bool sci_err_logged;
+	struct event *resample_ev;
 };
 
 _Static_assert(GPE0_EN_OFF + GPE_BYTES == ACPI_PM_IO_LEN, "GPE0 block ends the region");
@@ -42,25 +43,32 @@ static bool sci_pending(const struct acpi_pm *pm)
 	return false;
 }
 
-/* Called with the lock held so that concurrent changes reach the line in order. */
-static int update_sci(struct acpi_pm *pm)
+/*
+ * Lock held. Raises the SCI when an enabled event is pending and the line is not up yet.
+ * The line is a level irqfd: KVM lowers it at the guest's EOI and signals the resample
+ * eventfd (on_resample), so a cleared event needs nothing here. Only a saturated counter
+ * fails, and then the line is up anyway.
+ */
+static void update_sci(struct acpi_pm *pm)
 {
-	bool level = sci_pending(pm);
-	int ret;
+	if (pm->sci || !sci_pending(pm))
+		return;
+	(void)eventfd_signal(pm->p.sci_fd);
+	pm->sci = true;
+}
 
-	if (level == pm->sci)
-		return 0;
-	ret = pm->p.set_sci ? pm->p.set_sci(pm->p.sci_ctx, level) : 0;
-	if (ret < 0) {
-		/* pm->sci keeps the old level, so the next change tries again. */
-		if (!pm->sci_err_logged)
-			log_err(pm->p.log, "acpi_pm: cannot set the SCI line to %d: %s", level,
-				strerror(-ret));
-		pm->sci_err_logged = true;
-		return ret;
-	}
-	pm->sci = level;
-	return 0;
+/* The guest ended its SCI handler: the line is down; raise it again if still pending. */
+static void on_resample(evutil_socket_t fd, short what, void *arg)
+{
+	struct acpi_pm *pm = arg;
+	uint64_t n;
+
+	if (eventfd_drain(fd, &n) < 0 || !n)
+		return;
+	pthread_mutex_lock(&pm->lock);
+	pm->sci = false;
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
 }
 
 static uint8_t reg_read(const struct acpi_pm *pm, unsigned off)
@@ -155,10 +163,8 @@ static int pm_io(void *dev, unsigned region, uint64_t off, void *data, uint32_t 
 		if (t >= 0)
 			slp_typ = t;
 	}
-	/* A failure to move the line is the host's problem and already logged; the access
-	 * itself succeeded. */
 	if (is_write)
-		(void)update_sci(pm);
+		update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 	if (slp_typ >= 0)
 		sleep_request(pm, slp_typ);
@@ -168,8 +174,6 @@ static int pm_io(void *dev, unsigned region, uint64_t off, void *data, uint32_t 
 /* Raises a fixed event (pm1_bit) or GPE gpe: sets its status; the SCI follows if enabled. */
 static int raise_event(struct acpi_pm *pm, unsigned gpe, uint16_t pm1_bit)
 {
-	int ret;
-
 	if (gpe >= ACPI_PM_NR_GPES)
 		return -EINVAL;
 	pthread_mutex_lock(&pm->lock);
@@ -177,9 +181,9 @@ static int raise_event(struct acpi_pm *pm, unsigned gpe, uint16_t pm1_bit)
 		pm->pm1_sts |= pm1_bit;
 	else
 		pm->gpe_sts[gpe / 8] |= (uint8_t)(1u << (gpe % 8));
-	ret = update_sci(pm);
+	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
-	return ret;
+	return 0;
 }
 
 /* The power and sleep buttons and the GPEs, pressed from the control socket. */
@@ -205,16 +209,57 @@ static int pm_command(void *dev, const struct dev_cmd *cmd, dev_reply_fn done, v
 	return 0;
 }
 
+static int pm_start(void *dev, struct event_base *eb)
+{
+	struct acpi_pm *pm = dev;
+
+	if (pm->resample_ev)
+		return -EBUSY;
+	pm->resample_ev =
+		event_new(eb, pm->p.sci_resample_fd, EV_READ | EV_PERSIST, on_resample, pm);
+	if (!pm->resample_ev)
+		return -ENOMEM;
+	if (event_add(pm->resample_ev, NULL) < 0) {
+		event_free(pm->resample_ev);
+		pm->resample_ev = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+static void pm_stop(void *dev)
+{
+	struct acpi_pm *pm = dev;
+
+	if (pm->resample_ev)
+		event_free(pm->resample_ev);
+	pm->resample_ev = NULL;
+}
+
+static int pm_fds(void *dev, struct fd_list *out)
+{
+	struct acpi_pm *pm = dev;
+	int ret = fd_list_add(out, pm->p.sci_fd);
+
+	return ret ? ret : fd_list_add(out, pm->p.sci_resample_fd);
+}
+
 static void pm_destroy(void *dev)
 {
 	struct acpi_pm *pm = dev;
 
+	pm_stop(pm);
+	close_fd(&pm->p.sci_fd);
+	close_fd(&pm->p.sci_resample_fd);
 	pthread_mutex_destroy(&pm->lock);
 	free(pm);
 }
 
 static const struct dev_ops acpi_pm_ops = {
 	.io = pm_io,
+	.start = pm_start,
+	.stop = pm_stop,
+	.fds = pm_fds,
 	.command = pm_command,
 	.destroy = pm_destroy,
 };
@@ -224,7 +269,7 @@ int acpi_pm_create(const struct acpi_pm_params *p, struct device **out)
 	struct acpi_pm *pm;
 	int ret;
 
-	if (!p || !out)
+	if (!p || !out || p->sci_fd < 0 || p->sci_resample_fd < 0)
 		return -EINVAL;
 	pm = calloc(1, sizeof(*pm));
 	if (!pm)

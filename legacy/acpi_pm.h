@@ -42,16 +42,19 @@ struct vm_events;
 struct acpi_pm_params {
 	const struct vm_events *ev; /* S5 -> VM_EXIT_STOP */
 	/*
-	 * Drives the SCI line (level): called with true when (STS & EN) gets a bit set, with
-	 * false when it clears; only on transitions. Called with the device lock held, so the
-	 * levels arrive in order; it must not call back into the device.
+	 * The SCI, a level-triggered irqfd (core/irq.h, irq_level_eventfd_create) like any
+	 * device interrupt: the device raises it by writing sci_fd while an enabled event is
+	 * pending; KVM lowers it at the guest's EOI and signals sci_resample_fd, which the device
+	 * watches on its loop (start) to raise it again if needed. The device owns both fds.
 	 */
-	int (*set_sci)(void *ctx, bool level);
-	void *sci_ctx;
+	int sci_fd, sci_resample_fd;
 	const struct logger *log;
 };
 
-/* Region 0 of the device is the whole block: ACPI_PM_IO_LEN bytes from LAYOUT_PORT_ACPI_PM. */
+/*
+ * Region 0 of the device is the whole block: ACPI_PM_IO_LEN bytes from LAYOUT_PORT_ACPI_PM.
+ * On failure the fds stay the caller's.
+ */
 int acpi_pm_create(const struct acpi_pm_params *p, struct device **out) MUST_CHECK;
 
 /*

@@ -1,29 +1,60 @@
+/*
+ * The ACPI PM block: registers, the buttons and GPEs as control commands, S5, and its SCI,
+ * which the test sees as KVM would: a level irqfd the device raises by writing an eventfd,
+ * lowered at the guest's EOI, after which the device raises it again if still pending.
+ */
 #include "legacy/acpi_pm.h"
 #include "core/device.h"
 #include "core/vm_event.h"
 #include "test/unit/testutil.h"
 
+#include <event2/event.h>
 #include <string.h>
+#include <sys/eventfd.h>
 
 struct fake {
-	unsigned sci_calls;
-	bool sci;
-	int sci_ret; /* what set_sci returns */
+	int sci_fd, resample_fd; /* the device's (it closes them); the test plays KVM */
+	struct event_base *eb;
+	bool sci;	 /* the line: raised by the device, lowered by eoi() */
+	unsigned raises; /* times the device raised it */
 	unsigned exits;
 	enum vm_exit_reason reason;
 	struct vm_events ev;
 	struct device *dev;
 };
 
-static int fake_set_sci(void *ctx, bool level)
+/* Takes in what the device wrote to the SCI eventfd. */
+static void sync_sci(struct fake *f)
 {
-	struct fake *f = ctx;
+	uint64_t n = 0;
 
-	if (f->sci_ret)
-		return f->sci_ret;
-	f->sci_calls++;
-	f->sci = level;
-	return 0;
+	ck_assert_int_eq(eventfd_drain(f->sci_fd, &n), 0);
+	if (n)
+		f->sci = true;
+	f->raises += (unsigned)n;
+}
+
+/* The line as the guest sees it now. */
+static bool sci(struct fake *f)
+{
+	sync_sci(f);
+	return f->sci;
+}
+
+static unsigned raises(struct fake *f)
+{
+	sync_sci(f);
+	return f->raises;
+}
+
+/* The guest's EOI: KVM lowers the line and signals the resample eventfd. */
+static void eoi(struct fake *f)
+{
+	sync_sci(f);
+	f->sci = false;
+	ck_assert_int_eq(eventfd_signal(f->resample_fd), 0);
+	ck_assert_int_ge(event_base_loop(f->eb, EVLOOP_NONBLOCK), 0);
+	sync_sci(f);
 }
 
 static void fake_exit(void *ctx, enum vm_exit_reason reason)
@@ -40,9 +71,17 @@ static void setup(struct fake *f)
 
 	memset(f, 0, sizeof(*f));
 	f->ev = (struct vm_events){.request_exit = fake_exit, .ctx = f};
-	p = (struct acpi_pm_params){.ev = &f->ev, .set_sci = fake_set_sci, .sci_ctx = f};
+	f->sci_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	f->resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert_int_ge(f->sci_fd, 0);
+	ck_assert_int_ge(f->resample_fd, 0);
+	f->eb = event_base_new();
+	ck_assert_ptr_nonnull(f->eb);
+	p = (struct acpi_pm_params){
+		.ev = &f->ev, .sci_fd = f->sci_fd, .sci_resample_fd = f->resample_fd};
 	ck_assert_int_eq(acpi_pm_create(&p, &f->dev), 0);
 	ck_assert_ptr_nonnull(f->dev);
+	ck_assert_int_eq(device_start(f->dev, f->eb), 0);
 }
 
 static void on_reply(void *ctx, const struct dev_reply *r)
@@ -63,7 +102,9 @@ static int command(struct fake *f, uint32_t op, uint64_t arg)
 
 static void teardown(struct fake *f)
 {
+	device_stop(f->dev);
 	device_destroy(f->dev);
+	event_base_free(f->eb);
 }
 
 static int io(struct fake *f, uint64_t off, uint32_t len, uint32_t *val, bool write)
@@ -114,7 +155,7 @@ START_TEST(test_reset_state)
 	ck_assert_uint_eq(rd(&f, PM1_CNT, 2) & ACPI_PM1_CNT_SCI_EN, ACPI_PM1_CNT_SCI_EN);
 	for (unsigned off = GPE_STS; off < ACPI_PM_IO_LEN; off += 4)
 		ck_assert_uint_eq(rd(&f, off, 4), 0);
-	ck_assert_uint_eq(f.sci_calls, 0);
+	ck_assert_uint_eq(raises(&f), 0);
 	teardown(&f);
 }
 END_TEST
@@ -126,22 +167,27 @@ START_TEST(test_powerbtn_sci_cycle)
 	setup(&f);
 	wr(&f, PM1_EN, 2, ACPI_PM1_PWRBTN);
 	ck_assert_uint_eq(rd(&f, PM1_EN, 2), ACPI_PM1_PWRBTN);
-	ck_assert_uint_eq(f.sci_calls, 0);
+	ck_assert_uint_eq(raises(&f), 0);
 
 	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_PWRBTN);
-	ck_assert_uint_eq(f.sci_calls, 1);
-	ck_assert(f.sci);
+	ck_assert_uint_eq(raises(&f), 1);
+	ck_assert(sci(&f));
 
-	/* A second press while the first is pending does not toggle the line. */
+	/* A second press while the first is pending does not raise the line again. */
 	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
-	ck_assert_uint_eq(f.sci_calls, 1);
+	ck_assert_uint_eq(raises(&f), 1);
+	/* An EOI while it is still pending: raised again at once. */
+	eoi(&f);
+	ck_assert(sci(&f));
+	ck_assert_uint_eq(raises(&f), 2);
 
-	/* The guest acknowledges by writing 1 to the status bit. */
+	/* The guest acknowledges by writing 1 to the status bit; at its EOI the line drops. */
 	wr(&f, PM1_STS, 2, ACPI_PM1_PWRBTN);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 2), 0);
-	ck_assert_uint_eq(f.sci_calls, 2);
-	ck_assert(!f.sci);
+	eoi(&f);
+	ck_assert(!sci(&f));
+	ck_assert_uint_eq(raises(&f), 2);
 	ck_assert_uint_eq(f.exits, 0);
 	teardown(&f);
 }
@@ -154,14 +200,15 @@ START_TEST(test_status_without_enable)
 	setup(&f);
 	ck_assert_int_eq(command(&f, DEV_CMD_SLEEP_BUTTON, 0), 0);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_SLPBTN);
-	ck_assert_uint_eq(f.sci_calls, 0);
-	/* Enabling a pending event raises the SCI; disabling it drops the SCI again. */
+	ck_assert_uint_eq(raises(&f), 0);
+	/* Enabling a pending event raises the SCI; once disabled, the EOI leaves it down. */
 	wr(&f, PM1_EN, 2, ACPI_PM1_SLPBTN);
-	ck_assert_uint_eq(f.sci_calls, 1);
-	ck_assert(f.sci);
+	ck_assert_uint_eq(raises(&f), 1);
+	ck_assert(sci(&f));
 	wr(&f, PM1_EN, 2, 0);
-	ck_assert_uint_eq(f.sci_calls, 2);
-	ck_assert(!f.sci);
+	eoi(&f);
+	ck_assert(!sci(&f));
+	ck_assert_uint_eq(raises(&f), 1);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_SLPBTN);
 	teardown(&f);
 }
@@ -200,23 +247,25 @@ START_TEST(test_gpe)
 
 	setup(&f);
 	for (unsigned i = 0; i < ARRAY_SIZE(gpes); i++) {
-		unsigned n = gpes[i], calls = f.sci_calls;
+		unsigned n = gpes[i], before = raises(&f);
 
 		ck_assert_int_eq(command(&f, DEV_CMD_GPE, n), 0);
 		ck_assert_uint_eq(rd(&f, GPE_STS + n / 8, 1), 1u << (n % 8));
-		ck_assert_uint_eq(f.sci_calls, calls);
+		ck_assert_uint_eq(raises(&f), before);
 		wr(&f, GPE_EN + n / 8, 1, 1u << (n % 8));
-		ck_assert_uint_eq(f.sci_calls, calls + 1);
-		ck_assert(f.sci);
+		ck_assert_uint_eq(raises(&f), before + 1);
+		ck_assert(sci(&f));
 		wr(&f, GPE_STS + n / 8, 1, 1u << (n % 8));
 		ck_assert_uint_eq(rd(&f, GPE_STS + n / 8, 1), 0);
-		ck_assert_uint_eq(f.sci_calls, calls + 2);
-		ck_assert(!f.sci);
+		eoi(&f);
+		ck_assert(!sci(&f));
 		/* The enable bit stays: the next event of this GPE raises the SCI at once. */
 		ck_assert_int_eq(command(&f, DEV_CMD_GPE, n), 0);
-		ck_assert(f.sci);
+		ck_assert(sci(&f));
+		ck_assert_uint_eq(raises(&f), before + 2);
 		wr(&f, GPE_EN + n / 8, 1, 0);
-		ck_assert(!f.sci);
+		eoi(&f);
+		ck_assert(!sci(&f));
 		wr(&f, GPE_STS + n / 8, 1, 0xff);
 	}
 	ck_assert_int_eq(command(&f, DEV_CMD_GPE, ACPI_PM_NR_GPES), -EINVAL);
@@ -234,14 +283,16 @@ START_TEST(test_sci_two_sources)
 	wr(&f, GPE_EN, 1, 1);
 	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
 	ck_assert_int_eq(command(&f, DEV_CMD_GPE, 0), 0);
-	ck_assert_uint_eq(f.sci_calls, 1);
-	/* The line stays up while any enabled event is pending. */
+	ck_assert_uint_eq(raises(&f), 1);
+	/* The line comes back up after each EOI while any enabled event is pending. */
 	wr(&f, PM1_STS, 2, ACPI_PM1_PWRBTN);
-	ck_assert_uint_eq(f.sci_calls, 1);
-	ck_assert(f.sci);
+	eoi(&f);
+	ck_assert(sci(&f));
+	ck_assert_uint_eq(raises(&f), 2);
 	wr(&f, GPE_STS, 1, 1);
-	ck_assert_uint_eq(f.sci_calls, 2);
-	ck_assert(!f.sci);
+	eoi(&f);
+	ck_assert(!sci(&f));
+	ck_assert_uint_eq(raises(&f), 2);
 	teardown(&f);
 }
 END_TEST
@@ -295,7 +346,7 @@ START_TEST(test_other_sleep_types_ignored)
 	/* The device keeps working afterwards. */
 	wr(&f, PM1_EN, 2, ACPI_PM1_PWRBTN);
 	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
-	ck_assert(f.sci);
+	ck_assert(sci(&f));
 	teardown(&f);
 }
 END_TEST
@@ -308,21 +359,23 @@ START_TEST(test_access_sizes)
 	/* One dword at 0 covers PM1_STS (low half) and PM1_EN (high half). */
 	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
 	wr(&f, PM1_STS, 4, (uint32_t)ACPI_PM1_PWRBTN << 16);
-	ck_assert(f.sci);
+	ck_assert(sci(&f));
 	ck_assert_uint_eq(rd(&f, PM1_STS, 4), ACPI_PM1_PWRBTN | (ACPI_PM1_PWRBTN << 16));
-	/* Clear and disable in one write: the line drops exactly once. */
+	/* Clear and disable in one write: raised once, down after the EOI. */
 	wr(&f, PM1_STS, 4, ACPI_PM1_PWRBTN);
-	ck_assert(!f.sci);
-	ck_assert_uint_eq(f.sci_calls, 2);
+	eoi(&f);
+	ck_assert(!sci(&f));
+	ck_assert_uint_eq(raises(&f), 1);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 4), 0);
 	/* A word at offset 1: PM1_STS high byte and PM1_EN low byte. */
 	ck_assert_int_eq(command(&f, DEV_CMD_SLEEP_BUTTON, 0), 0);
 	ck_assert_uint_eq(rd(&f, 1, 2), ACPI_PM1_SLPBTN >> 8);
 	wr(&f, 3, 1, ACPI_PM1_SLPBTN >> 8);
 	ck_assert_uint_eq(rd(&f, PM1_EN, 2), ACPI_PM1_SLPBTN);
-	ck_assert(f.sci);
+	ck_assert(sci(&f));
 	wr(&f, 1, 2, ACPI_PM1_SLPBTN >> 8);
-	ck_assert(!f.sci);
+	eoi(&f);
+	ck_assert(!sci(&f));
 	/* A dword at 6 spans the unused bytes 6-7 and the first GPE status bytes. */
 	ck_assert_int_eq(command(&f, DEV_CMD_GPE, 9), 0);
 	ck_assert_uint_eq(rd(&f, 6, 4), (uint32_t)(1u << 1) << 24);
@@ -333,7 +386,7 @@ START_TEST(test_access_sizes)
 	ck_assert_uint_eq(rd(&f, 20, 4), 0x80000001);
 	ck_assert_uint_eq(rd(&f, GPE_EN + 7, 1), 0x80);
 	ck_assert_int_eq(command(&f, DEV_CMD_GPE, 63), 0);
-	ck_assert(f.sci);
+	ck_assert(sci(&f));
 	teardown(&f);
 }
 END_TEST
@@ -355,20 +408,18 @@ START_TEST(test_bad_accesses)
 }
 END_TEST
 
-START_TEST(test_sci_failure_retried)
+/* An EOI with nothing pending, or a stray resample, leaves the line down. */
+START_TEST(test_eoi_without_event)
 {
 	struct fake f;
 
 	setup(&f);
-	wr(&f, PM1_EN, 2, ACPI_PM1_PWRBTN);
-	f.sci_ret = -EIO;
-	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), -EIO);
-	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_PWRBTN);
-	/* Once the host recovers, the next event brings the line to the right level. */
-	f.sci_ret = 0;
-	ck_assert_int_eq(command(&f, DEV_CMD_GPE, 1), 0);
-	ck_assert_uint_eq(f.sci_calls, 1);
-	ck_assert(f.sci);
+	wr(&f, PM1_EN, 2, ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN);
+	eoi(&f);
+	ck_assert(!sci(&f));
+	ck_assert_uint_eq(raises(&f), 0);
+	ck_assert_int_eq(command(&f, DEV_CMD_POWER_BUTTON, 0), 0);
+	ck_assert_uint_eq(raises(&f), 1);
 	teardown(&f);
 }
 END_TEST
@@ -386,6 +437,9 @@ START_TEST(test_other_commands)
 	ck_assert_int_eq(err, 1);
 	teardown(&f);
 	ck_assert_int_eq(acpi_pm_create(NULL, &d), -EINVAL);
+	ck_assert_int_eq(
+		acpi_pm_create(&(struct acpi_pm_params){.sci_fd = -1, .sci_resample_fd = -1}, &d),
+		-EINVAL);
 	ck_assert_ptr_null(d);
 }
 END_TEST
@@ -406,7 +460,7 @@ int main(void)
 	tcase_add_test(tc, test_other_sleep_types_ignored);
 	tcase_add_test(tc, test_access_sizes);
 	tcase_add_test(tc, test_bad_accesses);
-	tcase_add_test(tc, test_sci_failure_retried);
+	tcase_add_test(tc, test_eoi_without_event);
 	tcase_add_test(tc, test_other_commands);
 	suite_add_tcase(s, tc);
 	return testutil_run(s);
