@@ -1,5 +1,4 @@
 #include "core/device.h"
-#include "sandbox/proxy.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,8 +20,6 @@ int fd_list_add(struct fd_list *l, int fd)
 int device_io(struct device *d, unsigned region, uint64_t off, void *data, uint32_t len,
 	      bool is_write)
 {
-	if (d->proxy)
-		return proxy_io(d->proxy, region, off, data, len, is_write);
 	return d->ops->io(d->priv, region, off, data, len, is_write);
 }
 
@@ -55,16 +52,12 @@ int device_fds(struct device *d, struct fd_list *out)
 
 void device_msix_state(struct device *d, bool enabled)
 {
-	if (d->proxy)
-		proxy_msix_state(d->proxy, enabled);
-	else if (d->ops->msix_state)
+	if (d->ops->msix_state)
 		d->ops->msix_state(d->priv, enabled);
 }
 
 int device_command(struct device *d, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx)
 {
-	if (d->proxy)
-		return proxy_command(d->proxy, cmd, done, done_ctx);
 	if (!d->ops->command)
 		return -EOPNOTSUPP;
 	return d->ops->command(d->priv, cmd, done, done_ctx);

@@ -1,8 +1,9 @@
 /*
- * The device model contract. A device is a small object behind an ops table; the VM core
- * and the sandbox only ever talk to it through these calls, so the same device code runs
- * in the main process (--disable-sandbox) or in its own jailed child process, where the
- * parent keeps a proxy (sandbox/proxy.c) that forwards every call over a socket.
+ * The device model contract. A device is a small object behind an ops table; everything
+ * talks to it only through the device_* calls below, so the same device code runs in the
+ * main process (--disable-sandbox) or in its own jailed child process. In the latter case
+ * the sandbox has put a proxy's ops in the device's place (sandbox/proxy.h), a decorator
+ * with the same ops that forwards every call over a socket: nothing here knows about it.
  *
  * Threads: io() runs on vCPU threads (any of them, concurrently); everything else runs on
  * the event loop of the process the device lives in. A device protects its state with its
@@ -14,12 +15,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 #include "core/util.h"
 
 struct event_base;
 struct logger;
-struct proxy;
 
 #define DEV_MAX_FDS 64
 
@@ -111,14 +110,9 @@ struct device {
 	const char *policy; /* seccomp policy name, e.g. "serial_device"; NULL: never sandboxed */
 	const struct dev_ops *ops;
 	void *priv;
-	struct proxy *proxy; /* non-NULL when the device runs in a child process */
-	pid_t pid;	     /* that child's pid, or 0 */
 };
 
-/*
- * The only way anything calls a device: these go to the proxy when the device runs in a
- * child, else to the device itself, and treat a missing optional op as doing nothing.
- */
+/* The only way anything calls a device; a missing optional op does nothing. */
 int device_io(struct device *d, unsigned region, uint64_t off, void *data, uint32_t len,
 	      bool is_write);
 /* A bus handler (core/bus.h) for a device's region: ctx is the struct device. */

@@ -56,9 +56,6 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 				 strsignal((int)si.ssi_signo));
 			vm_request_exit(rc->vm, VM_EXIT_STOP);
 			break;
-		case SIGCHLD:
-			sandbox_reap(rc->vm);
-			break;
 		default:
 			break;
 		}
@@ -75,7 +72,6 @@ static int setup_signals(struct run_ctx *rc)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
 		return -EINVAL;
 	rc->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -158,11 +154,8 @@ static int start_devices(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_devs; i++) {
 		struct device *d = vm->devs[i];
-		int ret;
+		int ret = device_start(d, vm->eb);
 
-		if (d->proxy)
-			continue;
-		ret = device_start(d, vm->eb);
 		if (ret < 0) {
 			log_err(vm->log, "%s: cannot start: %s", d->name, strerror(-ret));
 			return ret;
@@ -173,12 +166,8 @@ static int start_devices(struct vm *vm)
 
 static void stop_devices(struct vm *vm)
 {
-	for (unsigned i = vm->nr_devs; i-- > 0;) {
-		struct device *d = vm->devs[i];
-
-		if (!d->proxy)
-			device_stop(d);
-	}
+	for (unsigned i = vm->nr_devs; i-- > 0;)
+		device_stop(vm->devs[i]);
 }
 
 /* Moves every sandboxable device into its jailed process, then drops our capabilities. */
@@ -190,12 +179,15 @@ static int sandbox_devices(struct vm *vm)
 		.policy_dir = cfg->seccomp_policy_dir,
 		.log_failures = cfg->seccomp_log_failures,
 		.violation_device = cfg->test_seccomp_violation,
+		.events = &vm->events,
+		.stopping = &vm->stopping,
+		.log = vm->log,
 	};
-	int ret = sandbox_prepare(&o, vm->log);
+	int ret = sandbox_prepare(&o);
 
 	for (unsigned i = 0; ret == 0 && i < vm->nr_devs; i++)
 		if (vm->devs[i]->policy)
-			ret = sandbox_fork_device(vm, vm->devs[i], &o);
+			ret = sandbox_jail_device(vm->devs[i], &o, NULL);
 	if (ret < 0)
 		return ret;
 	ret = sandbox_drop_caps();
@@ -289,7 +281,7 @@ out:
 	atomic_store(&vm->stopping, true);
 	if (vm->vcpus)
 		vcpus_stop(vm->vcpus);
-	sandbox_shutdown(vm);
+	/* A sandboxed device's process is told to stop and reaped here, by its proxy. */
 	stop_devices(vm);
 	if (vm->control)
 		control_server_destroy(vm->control);

@@ -23,7 +23,7 @@
 struct i8042 {
 	struct device dev;
 	pthread_mutex_t lock;
-	struct vm_events ev;
+	const struct vm_events *ev; /* the VM's, wherever the device runs (may be NULL) */
 	const struct logger *log;
 	uint8_t status, ctr, outport, obuf;
 	uint8_t pending; /* command waiting for its data byte on port 0x60, or 0 */
@@ -42,7 +42,7 @@ static void request_reset(struct i8042 *k, const char *how)
 		k->reset_logged = true;
 		log_info(k->log, "i8042: guest requested a reset (%s)", how);
 	}
-	vm_events_exit(&k->ev, VM_EXIT_RESET);
+	vm_events_exit(k->ev, VM_EXIT_RESET);
 }
 
 static void command(struct i8042 *k, uint8_t cmd)
@@ -192,8 +192,7 @@ int i8042_create(const struct vm_events *ev, const struct logger *lg, struct dev
 		free(k);
 		return ret;
 	}
-	if (ev)
-		k->ev = *ev;
+	k->ev = ev;
 	k->log = lg;
 	/* The state firmware leaves behind: self test passed, translated keyboard. */
 	k->status = STS_SYS | STS_UNLOCKED;

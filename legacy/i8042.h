@@ -14,6 +14,7 @@ struct device;
 struct logger;
 struct vm_events;
 
+/* ev (the VM's request handle, for the 0xFE reset) must outlive the device. */
 int i8042_create(const struct vm_events *ev, const struct logger *lg,
 		 struct device **out) MUST_CHECK;
 

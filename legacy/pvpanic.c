@@ -10,7 +10,7 @@
 struct pvpanic {
 	struct device dev;
 	pthread_mutex_t lock;
-	struct vm_events ev;
+	const struct vm_events *ev; /* the VM's, wherever the device runs (may be NULL) */
 	const struct logger *log;
 	/* Events already reported: a guest that keeps writing gets one log line per kind. */
 	uint8_t seen;
@@ -46,7 +46,7 @@ static int pvpanic_io(void *dev, unsigned region, uint64_t off, void *data, uint
 	report(p, *b);
 	pthread_mutex_unlock(&p->lock);
 	if (*b & PVPANIC_PANICKED)
-		vm_events_exit(&p->ev, VM_EXIT_PANIC);
+		vm_events_exit(p->ev, VM_EXIT_PANIC);
 	return 0;
 }
 
@@ -75,8 +75,7 @@ int pvpanic_create(const struct vm_events *ev, const struct logger *lg, struct d
 		free(p);
 		return ret;
 	}
-	if (ev)
-		p->ev = *ev;
+	p->ev = ev;
 	p->log = lg;
 	p->dev = (struct device){.name = "pvpanic", .ops = &pvpanic_ops, .priv = p};
 	*out = &p->dev;

@@ -15,6 +15,7 @@ struct vm_events;
 #define PVPANIC_PANICKED     0x01
 #define PVPANIC_CRASH_LOADED 0x02
 
+/* ev (the VM's request handle, for the panic exit) must outlive the device. */
 int pvpanic_create(const struct vm_events *ev, const struct logger *lg,
 		   struct device **out) MUST_CHECK;
 

@@ -2,26 +2,19 @@
 #include "core/log.h"
 
 #include <event2/event.h>
+#include <poll.h>
+#include <pthread.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
-/* ---- parent side ---- */
-
-int proxy_init(struct proxy *p, struct device *dev, int io_sock, int ctl_sock,
-	       const atomic_bool *cancel, const struct logger *lg)
-{
-	memset(p, 0, sizeof(*p));
-	p->dev = dev;
-	p->io_sock = io_sock;
-	p->ctl_sock = ctl_sock;
-	p->cancel = cancel;
-	p->log = lg;
-	p->sigsys_nr = -1;
-	p->next_id = 1;
-	return -pthread_mutex_init(&p->lock, NULL);
-}
+#define PROXY_MAX_PENDING 16
 
 /* Sends one message; a signal (a vCPU kick) must not cut a request in half. */
 static int send_msg(int fd, const void *m, size_t len)
@@ -37,9 +30,38 @@ static int send_msg(int fd, const void *m, size_t len)
 	}
 }
 
-int proxy_io(struct proxy *p, unsigned region, uint64_t off, void *data, uint32_t len,
-	     bool is_write)
+/* ---- parent side ---- */
+
+struct proxy_pending {
+	uint32_t id;
+	dev_reply_fn done;
+	void *ctx;
+};
+
+struct proxy {
+	struct device inner; /* the device as it was: the parent's copy, destroyed last */
+	char name[sizeof(((struct device *)0)->name)];
+	pid_t pid;
+	int pidfd;
+	int io_sock, ctl_sock;
+	pthread_mutex_t lock; /* the I/O socket: one guest access at a time */
+	const atomic_bool *cancel;
+	const struct vm_events *ev;
+	const struct logger *log;
+	unsigned grace_ms;
+	struct event *ctl_ev, *pid_ev;
+	/* Commands run on the main loop thread only, so the pending table needs no lock. */
+	uint32_t next_id;
+	struct proxy_pending pending[PROXY_MAX_PENDING];
+	int sigsys_nr; /* syscall that made seccomp stop the child, -1 if none */
+	bool dead;     /* the I/O stream is out of step or closed: no more requests */
+	bool reaped;
+};
+
+static int proxy_io(void *opaque, unsigned region, uint64_t off, void *data, uint32_t len,
+		    bool is_write)
 {
+	struct proxy *p = opaque;
 	struct proxy_msg m = {.op = is_write ? PROXY_IO_WRITE : PROXY_IO_READ,
 			      .region = region,
 			      .off = off,
@@ -66,7 +88,7 @@ int proxy_io(struct proxy *p, unsigned region, uint64_t off, void *data, uint32_
 			ret = m.val;
 			break;
 		}
-		if (n < 0 && errno == EINTR && !atomic_load(p->cancel))
+		if (n < 0 && errno == EINTR && !(p->cancel && atomic_load(p->cancel)))
 			continue;
 		ret = n < 0 ? -errno : -EPIPE;
 		/* The stream is out of step (or the child is gone): stop talking to it. */
@@ -80,23 +102,26 @@ out:
 	return ret;
 }
 
-void proxy_msix_state(struct proxy *p, bool enabled)
+static void proxy_msix_state(void *opaque, bool enabled)
 {
+	struct proxy *p = opaque;
 	struct proxy_msg m = {.op = PROXY_MSIX_STATE, .val = enabled};
 
 	pthread_mutex_lock(&p->lock);
 	if (!p->dead)
-		send_msg(p->io_sock, &m, sizeof(m));
+		(void)send_msg(p->io_sock, &m, sizeof(m));
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* Commands run on the main loop thread only, so the pending table needs no lock. */
-int proxy_command(struct proxy *p, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx)
+static int proxy_command(void *opaque, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx)
 {
+	struct proxy *p = opaque;
 	struct proxy_pending *slot = NULL;
 	struct proxy_ctl m = {.kind = PROXY_CTL_CMD};
 	int ret;
 
+	if (p->ctl_sock < 0)
+		return -EPIPE;
 	for (unsigned i = 0; i < PROXY_MAX_PENDING; i++)
 		if (!p->pending[i].done)
 			slot = &p->pending[i];
@@ -112,24 +137,50 @@ int proxy_command(struct proxy *p, const struct dev_cmd *cmd, dev_reply_fn done,
 
 static void fail_pending(struct proxy *p)
 {
-	struct dev_reply gone = {.err = -EPIPE};
-
-	snprintf(gone.msg, sizeof(gone.msg), "the device process is gone");
 	for (unsigned i = 0; i < PROXY_MAX_PENDING; i++) {
 		struct proxy_pending pd = p->pending[i];
 
 		if (!pd.done)
 			continue;
 		p->pending[i].done = NULL;
-		pd.done(pd.ctx, &gone);
+		dev_reply_error(pd.done, pd.ctx, -EPIPE, "the device process is gone");
 	}
 }
 
-void proxy_drain(struct proxy *p)
+/* One message from the child. It is not trusted: what does not fit is dropped. */
+static void ctl_message(struct proxy *p, struct proxy_ctl *m)
+{
+	switch (m->kind) {
+	case PROXY_CTL_SIGSYS:
+		p->sigsys_nr = m->u.sysno;
+		break;
+	case PROXY_CTL_REQUEST:
+		if (m->u.exit > VM_EXIT_NONE && m->u.exit <= VM_EXIT_PANIC)
+			vm_events_exit(p->ev, (enum vm_exit_reason)m->u.exit);
+		break;
+	case PROXY_CTL_REPLY:
+		m->u.reply.msg[sizeof(m->u.reply.msg) - 1] = '\0';
+		for (unsigned i = 0; i < PROXY_MAX_PENDING; i++) {
+			struct proxy_pending pd = p->pending[i];
+
+			if (!pd.done || pd.id != m->id)
+				continue;
+			p->pending[i].done = NULL;
+			pd.done(pd.ctx, &m->u.reply);
+			break;
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* Reads whatever the child left on the control socket (replies, requests, last words). */
+static void drain_ctl(struct proxy *p)
 {
 	struct proxy_ctl m;
 
-	for (;;) {
+	while (p->ctl_sock >= 0) {
 		ssize_t n = recv(p->ctl_sock, &m, sizeof(m), MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
@@ -138,56 +189,206 @@ void proxy_drain(struct proxy *p)
 			if (p->ctl_ev)
 				event_del(p->ctl_ev);
 			fail_pending(p);
-			break;
+			return;
 		}
 		if (n < 0)
-			break;
-		/* The child is not trusted: a message of another size is dropped. */
-		if (n != (ssize_t)sizeof(m))
-			continue;
-		if (m.kind == PROXY_CTL_SIGSYS) {
-			p->sigsys_nr = m.u.sysno;
-			continue;
-		}
-		if (m.kind != PROXY_CTL_REPLY)
-			continue;
-		m.u.reply.msg[sizeof(m.u.reply.msg) - 1] = '\0';
-		for (unsigned i = 0; i < PROXY_MAX_PENDING; i++) {
-			struct proxy_pending pd = p->pending[i];
-
-			if (!pd.done || pd.id != m.id)
-				continue;
-			p->pending[i].done = NULL;
-			pd.done(pd.ctx, &m.u.reply);
-			break;
-		}
+			return;
+		if (n == (ssize_t)sizeof(m))
+			ctl_message(p, &m);
 	}
 }
 
 static void on_ctl(evutil_socket_t fd, short what, void *arg)
 {
-	(void)fd;
-	(void)what;
-	proxy_drain(arg);
+	drain_ctl(arg);
 }
 
-int proxy_start(struct proxy *p, struct event_base *eb)
+static void report_death(struct proxy *p, const siginfo_t *si)
 {
-	p->ctl_ev = event_new(eb, p->ctl_sock, EV_READ | EV_PERSIST, on_ctl, p);
-	if (!p->ctl_ev || event_add(p->ctl_ev, NULL) < 0)
+	int sig = si->si_status;
+
+	if (si->si_code == CLD_EXITED) {
+		log_err(p->log, "device %s (pid %d) exited with status %d", p->name, p->pid, sig);
+	} else if (sig == SIGSYS && p->sigsys_nr >= 0) {
+		char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, p->sigsys_nr);
+
+		log_err(p->log,
+			"device %s (pid %d) was killed by signal %d (SIGSYS): "
+			"seccomp refused syscall %d (%s)",
+			p->name, p->pid, sig, p->sigsys_nr, name ? name : "unknown");
+		free(name);
+	} else {
+		const char *abbrev = sigabbrev_np(sig);
+
+		log_err(p->log, "device %s (pid %d) was killed by signal %d (SIG%s: %s)", p->name,
+			p->pid, sig, abbrev ? abbrev : "?", strsignal(sig));
+	}
+}
+
+/* Reaps the child if it has ended (or, with block, once it ends); fills *si. */
+static bool reap(struct proxy *p, bool block, siginfo_t *si)
+{
+	if (p->reaped)
+		return true;
+	memset(si, 0, sizeof(*si));
+	while (waitid(P_PIDFD, (id_t)p->pidfd, si, WEXITED | (block ? 0 : WNOHANG)) < 0) {
+		if (errno != EINTR)
+			return false;
+	}
+	p->reaped = si->si_pid != 0;
+	return p->reaped;
+}
+
+/* The child ended while the VM runs: the device is gone, so is the VM (a crash). */
+static void on_child_exit(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *p = arg;
+	siginfo_t si;
+
+	if (!reap(p, false, &si))
+		return;
+	event_del(p->pid_ev);
+	drain_ctl(p);
+	fail_pending(p);
+	pthread_mutex_lock(&p->lock);
+	p->dead = true;
+	pthread_mutex_unlock(&p->lock);
+	if (p->cancel && atomic_load(p->cancel))
+		return;
+	report_death(p, &si);
+	vm_events_exit(p->ev, VM_EXIT_CRASH);
+}
+
+static int watch(struct event_base *eb, int fd, event_callback_fn cb, void *arg, struct event **out)
+{
+	*out = event_new(eb, fd, EV_READ | EV_PERSIST, cb, arg);
+	if (!*out)
 		return -ENOMEM;
-	return 0;
+	return event_add(*out, NULL) < 0 ? -EIO : 0;
 }
 
-void proxy_destroy(struct proxy *p)
+static int proxy_start(void *opaque, struct event_base *eb)
 {
+	struct proxy *p = opaque;
+	int ret;
+
+	if (p->ctl_ev || p->ctl_sock < 0)
+		return -EBUSY;
+	ret = watch(eb, p->ctl_sock, on_ctl, p, &p->ctl_ev);
+	if (ret == 0)
+		ret = watch(eb, p->pidfd, on_child_exit, p, &p->pid_ev);
+	return ret;
+}
+
+/* Waits a little for the stopped child, kills it if it lingers, reaps it. */
+static void end_child(struct proxy *p)
+{
+	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+	siginfo_t si;
+
+	if (reap(p, false, &si))
+		return;
+	while (poll(&pfd, 1, (int)p->grace_ms) < 0 && errno == EINTR)
+		;
+	if (reap(p, false, &si))
+		return;
+	if (pidfd_send_signal(p->pidfd, SIGKILL, NULL, 0) < 0)
+		log_warn(p->log, "%s: cannot kill device process %d: %s", p->name, p->pid,
+			 strerror(errno));
+	(void)reap(p, true, &si);
+}
+
+/*
+ * Closing both sockets tells the child to stop its device and exit; it is then waited for
+ * (killed if it lingers) and reaped, so a stopped device has no process left.
+ */
+static void proxy_stop(void *opaque)
+{
+	struct proxy *p = opaque;
+
 	if (p->ctl_ev)
 		event_free(p->ctl_ev);
-	p->ctl_ev = NULL;
+	if (p->pid_ev)
+		event_free(p->pid_ev);
+	p->ctl_ev = p->pid_ev = NULL;
 	fail_pending(p);
+	pthread_mutex_lock(&p->lock);
+	p->dead = true;
 	close_fd(&p->io_sock);
+	pthread_mutex_unlock(&p->lock);
 	close_fd(&p->ctl_sock);
+	end_child(p);
+}
+
+static void proxy_destroy(void *opaque)
+{
+	struct proxy *p = opaque;
+	struct device inner = p->inner;
+
+	proxy_stop(p);
+	close_fd(&p->pidfd);
 	pthread_mutex_destroy(&p->lock);
+	free(p);
+	/* Last: the device may own the very struct device the proxy was attached to. */
+	device_destroy(&inner);
+}
+
+static int proxy_fds(void *opaque, struct fd_list *out)
+{
+	struct proxy *p = opaque;
+	int ret = fd_list_add(out, p->io_sock);
+
+	if (ret == 0)
+		ret = fd_list_add(out, p->ctl_sock);
+	return ret ? ret : fd_list_add(out, p->pidfd);
+}
+
+static const struct dev_ops proxy_ops = {
+	.io = proxy_io,
+	.start = proxy_start,
+	.stop = proxy_stop,
+	.destroy = proxy_destroy,
+	.fds = proxy_fds,
+	.msix_state = proxy_msix_state,
+	.command = proxy_command,
+};
+
+int proxy_attach(struct device *dev, const struct proxy_params *pp)
+{
+	struct proxy *p = calloc(1, sizeof(*p));
+	int ret = p ? 0 : -ENOMEM;
+
+	if (ret == 0)
+		ret = -pthread_mutex_init(&p->lock, NULL);
+	if (ret < 0) {
+		free(p);
+		goto err;
+	}
+	p->pidfd = pidfd_open(pp->pid, 0);
+	if (p->pidfd < 0) {
+		ret = -errno;
+		pthread_mutex_destroy(&p->lock);
+		free(p);
+		goto err;
+	}
+	p->inner = *dev;
+	memcpy(p->name, dev->name, sizeof(p->name));
+	p->pid = pp->pid;
+	p->io_sock = pp->io_sock;
+	p->ctl_sock = pp->ctl_sock;
+	p->cancel = pp->cancel;
+	p->ev = pp->ev;
+	p->log = pp->log;
+	p->grace_ms = pp->reap_grace_ms;
+	p->next_id = 1;
+	p->sigsys_nr = -1;
+	dev->ops = &proxy_ops;
+	dev->priv = p;
+	return 0;
+err:
+	close(pp->io_sock);
+	close(pp->ctl_sock);
+	return ret;
 }
 
 /* ---- child side ---- */
@@ -223,21 +424,18 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 	}
 	switch (m.op) {
 	case PROXY_IO_READ:
-		if (m.len > sizeof(m.data)) {
+		if (m.len > sizeof(m.data))
 			m.val = -EINVAL;
-		} else {
-			m.val = s->dev->ops->io(s->dev->priv, m.region, m.off, m.data, m.len,
-						false);
-		}
-		send_msg(s->io_sock, &m, sizeof(m));
+		else
+			m.val = device_io(s->dev, m.region, m.off, m.data, m.len, false);
+		(void)send_msg(s->io_sock, &m, sizeof(m));
 		break;
 	case PROXY_IO_WRITE:
 		if (m.len <= sizeof(m.data))
-			s->dev->ops->io(s->dev->priv, m.region, m.off, m.data, m.len, true);
+			(void)device_io(s->dev, m.region, m.off, m.data, m.len, true);
 		break;
 	case PROXY_MSIX_STATE:
-		if (s->dev->ops->msix_state)
-			s->dev->ops->msix_state(s->dev->priv, m.val != 0);
+		device_msix_state(s->dev, m.val != 0);
 		break;
 	default:
 		break;
@@ -249,7 +447,7 @@ static void cmd_done(void *ctx, const struct dev_reply *reply)
 	struct cmd_reply *r = ctx;
 	struct proxy_ctl m = {.kind = PROXY_CTL_REPLY, .id = r->id, .u.reply = *reply};
 
-	send_msg(r->sock, &m, sizeof(m));
+	(void)send_msg(r->sock, &m, sizeof(m));
 	free(r);
 }
 
@@ -301,4 +499,18 @@ out:
 	if (s.ctl_ev)
 		event_free(s.ctl_ev);
 	return ret;
+}
+
+/* Any thread of the device: one datagram each, so concurrent requests do not interleave. */
+static void forward_exit(void *ctx, enum vm_exit_reason reason)
+{
+	const int *fd = ctx;
+	struct proxy_ctl m = {.kind = PROXY_CTL_REQUEST, .u.exit = (int32_t)reason};
+
+	(void)send_msg(*fd, &m, sizeof(m));
+}
+
+void proxy_forward_requests(struct vm_events *ev, const int *ctl_fd)
+{
+	*ev = (struct vm_events){.request_exit = forward_exit, .ctx = (void *)ctl_fd};
 }

@@ -7,8 +7,9 @@
  * process's main.
  */
 #include "sandbox/sandbox.h"
+#include "core/device.h"
 #include "core/log.h"
-#include "core/vm.h"
+#include "core/vm_event.h"
 #include "sandbox/builtin_policies.h"
 #include "sandbox/jail.h"
 #include "sandbox/policy.h"
@@ -37,16 +38,17 @@
 #define REAP_GRACE_MS	 200
 
 struct child_ctx {
-	struct vm *vm;
 	struct device *dev;
 	const struct sandbox_opts *o;
 	scmp_filter_ctx filter;
 	int io_sock;
 	int userns_pipe; /* read end: the parent has written our uid/gid maps when it closes */
+	int ctl_fd;	 /* CHILD_CTL_FD: where the device's requests of the VM go */
 };
 
-int sandbox_prepare(const struct sandbox_opts *o, const struct logger *lg)
+int sandbox_prepare(const struct sandbox_opts *o)
 {
+	const struct logger *lg = o->log;
 	struct stat st;
 
 	if (stat(o->pivot_root, &st) == 0) {
@@ -154,7 +156,7 @@ static int child_ready(void *arg)
 		return -errno;
 #ifdef CROSVM_TEST_HOOKS
 	if (c->o->violation_device && strcmp(c->o->violation_device, c->dev->name) == 0) {
-		log_info(c->vm->log, "%s: test hook: calling getppid(2), which no policy allows",
+		log_info(c->o->log, "%s: test hook: calling getppid(2), which no policy allows",
 			 c->dev->name);
 		syscall(SYS_getppid);
 	}
@@ -211,12 +213,15 @@ static void child_main(struct child_ctx *c, int ctl_sock)
 
 	/* Die with the VMM, whatever way it goes. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	snprintf(c->vm->log->tag, sizeof(c->vm->log->tag), "crosvm %s", dev->name);
-	c->vm->log->to_syslog = false;
+	snprintf(c->o->log->tag, sizeof(c->o->log->tag), "crosvm %s", dev->name);
+	c->o->log->to_syslog = false;
+	/* The device's requests of the VM now travel to the parent, which makes them. */
+	if (c->o->events)
+		proxy_forward_requests(c->o->events, &c->ctl_fd);
 	prctl(PR_SET_NAME, dev->name, 0, 0, 0);
 	ret = child_setup(c, ctl_sock);
 	if (ret < 0) {
-		log_err(c->vm->log, "cannot enter the sandbox: %s", strerror(-ret));
+		log_err(c->o->log, "cannot enter the sandbox: %s", strerror(-ret));
 		goto fail;
 	}
 	eb = event_base_new();
@@ -226,12 +231,12 @@ static void child_main(struct child_ctx *c, int ctl_sock)
 	}
 	ret = device_start(dev, eb);
 	if (ret < 0) {
-		log_err(c->vm->log, "cannot start: %s", strerror(-ret));
+		log_err(c->o->log, "cannot start: %s", strerror(-ret));
 		goto fail;
 	}
 	ret = proxy_serve(dev, c->io_sock, CHILD_CTL_FD, eb, child_ready, c);
 	if (ret < 0)
-		log_err(c->vm->log, "device process failed: %s", strerror(-ret));
+		log_err(c->o->log, "device process failed: %s", strerror(-ret));
 	device_stop(dev);
 	_exit(ret < 0 ? 1 : 0);
 fail:
@@ -272,7 +277,7 @@ static int map_ids(pid_t pid)
 	return write_file(path, map);
 }
 
-static int wait_ready(struct vm *vm, struct device *dev, int io_sock)
+static int wait_ready(const struct logger *lg, struct device *dev, int io_sock)
 {
 	struct pollfd pfd = {.fd = io_sock, .events = POLLIN};
 	struct proxy_msg m;
@@ -282,32 +287,32 @@ static int wait_ready(struct vm *vm, struct device *dev, int io_sock)
 		r = poll(&pfd, 1, READY_TIMEOUT_MS);
 	} while (r < 0 && errno == EINTR);
 	if (r == 0) {
-		log_err(vm->log, "%s: the device process did not start in time", dev->name);
+		log_err(lg, "%s: the device process did not start in time", dev->name);
 		return -ETIMEDOUT;
 	}
 	if (recv(io_sock, &m, sizeof(m), 0) != (ssize_t)sizeof(m)) {
-		log_err(vm->log, "%s: the device process died while starting", dev->name);
+		log_err(lg, "%s: the device process died while starting", dev->name);
 		return -EPIPE;
 	}
 	if (m.op != PROXY_READY) {
-		log_err(vm->log, "%s: the device process could not start: %s", dev->name,
+		log_err(lg, "%s: the device process could not start: %s", dev->name,
 			strerror(m.val));
 		return m.val ? -m.val : -EIO;
 	}
 	return 0;
 }
 
-int sandbox_fork_device(struct vm *vm, struct device *dev, const struct sandbox_opts *o)
+int sandbox_jail_device(struct device *dev, const struct sandbox_opts *o, pid_t *pid_out)
 {
 	int io[2] = {-1, -1}, ctl[2] = {-1, -1}, up[2] = {-1, -1};
-	struct child_ctx c = {.vm = vm, .dev = dev, .o = o, .userns_pipe = -1};
+	struct child_ctx c = {.dev = dev, .o = o, .userns_pipe = -1, .ctl_fd = CHILD_CTL_FD};
 	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD;
 	bool userns = geteuid() != 0;
-	struct proxy *p = NULL;
-	pid_t pid;
+	const struct logger *lg = o->log;
+	pid_t pid = -1;
 	int ret;
 
-	ret = policy_filter(dev, o, vm->log, &c.filter);
+	ret = policy_filter(dev, o, lg, &c.filter);
 	if (ret < 0)
 		return ret;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, io) < 0 ||
@@ -322,8 +327,7 @@ int sandbox_fork_device(struct vm *vm, struct device *dev, const struct sandbox_
 	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
 	if (pid < 0) {
 		ret = -errno;
-		log_err(vm->log, "%s: cannot create the device process: %s", dev->name,
-			strerror(-ret));
+		log_err(lg, "%s: cannot create the device process: %s", dev->name, strerror(-ret));
 		goto out;
 	}
 	if (pid == 0) {
@@ -334,39 +338,40 @@ int sandbox_fork_device(struct vm *vm, struct device *dev, const struct sandbox_
 	close_fd(&io[1]);
 	close_fd(&ctl[1]);
 	close_fd(&up[0]);
-	dev->pid = pid;
 	if (userns) {
 		ret = map_ids(pid);
 		close_fd(&up[1]);
 		if (ret < 0) {
-			log_err(vm->log, "%s: cannot map ids into the user namespace: %s",
-				dev->name, strerror(-ret));
+			log_err(lg, "%s: cannot map ids into the user namespace: %s", dev->name,
+				strerror(-ret));
 			goto out;
 		}
 	}
-	ret = wait_ready(vm, dev, io[0]);
+	ret = wait_ready(lg, dev, io[0]);
 	if (ret < 0)
 		goto out;
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		ret = -ENOMEM;
+	ret = proxy_attach(dev, &(struct proxy_params){.pid = pid,
+						       .io_sock = io[0],
+						       .ctl_sock = ctl[0],
+						       .cancel = o->stopping,
+						       .ev = o->events,
+						       .reap_grace_ms = REAP_GRACE_MS,
+						       .log = lg});
+	io[0] = ctl[0] = -1; /* taken over, also on failure */
+	if (ret < 0) {
+		log_err(lg, "%s: cannot watch the device process: %s", dev->name, strerror(-ret));
 		goto out;
 	}
-	ret = proxy_init(p, dev, io[0], ctl[0], &vm->stopping, vm->log);
-	if (ret < 0)
-		goto out;
-	io[0] = ctl[0] = -1;
-	ret = proxy_start(p, vm->eb);
-	if (ret < 0)
-		goto out;
-	dev->proxy = p;
-	p = NULL;
-	log_debug(vm->log, "%s: running in process %d", dev->name, dev->pid);
+	log_debug(lg, "%s: running in process %d", dev->name, pid);
+	if (pid_out)
+		*pid_out = pid;
+	pid = -1;
 out:
-	if (p) {
-		if (p->io_sock >= 0 || p->ctl_sock >= 0)
-			proxy_destroy(p);
-		free(p);
+	/* A child that did not become a proxy's is not left behind. */
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
 	}
 	seccomp_release(c.filter);
 	close_fd(&io[0]);
@@ -376,101 +381,4 @@ out:
 	close_fd(&up[0]);
 	close_fd(&up[1]);
 	return ret;
-}
-
-static struct device *device_of_pid(struct vm *vm, pid_t pid)
-{
-	for (unsigned i = 0; i < vm->nr_devs; i++)
-		if (vm->devs[i]->pid == pid)
-			return vm->devs[i];
-	return NULL;
-}
-
-static void report_death(struct vm *vm, struct device *dev, int status)
-{
-	if (WIFSIGNALED(status)) {
-		int sig = WTERMSIG(status);
-		int nr = dev->proxy ? dev->proxy->sigsys_nr : -1;
-
-		if (sig == SIGSYS && nr >= 0) {
-			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
-
-			log_err(vm->log,
-				"device %s (pid %d) was killed by signal %d (SIGSYS): "
-				"seccomp refused syscall %d (%s)",
-				dev->name, dev->pid, sig, nr, name ? name : "unknown");
-			free(name);
-		} else {
-			const char *abbrev = sigabbrev_np(sig);
-
-			log_err(vm->log, "device %s (pid %d) was killed by signal %d (SIG%s: %s)",
-				dev->name, dev->pid, sig, abbrev ? abbrev : "?", strsignal(sig));
-		}
-	} else {
-		log_err(vm->log, "device %s (pid %d) exited with status %d", dev->name, dev->pid,
-			WEXITSTATUS(status));
-	}
-}
-
-void sandbox_reap(struct vm *vm)
-{
-	for (;;) {
-		struct device *dev;
-		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-
-		if (pid <= 0)
-			break;
-		if (!WIFEXITED(status) && !WIFSIGNALED(status))
-			continue;
-		dev = device_of_pid(vm, pid);
-		if (!dev)
-			continue;
-		if (dev->proxy)
-			proxy_drain(dev->proxy);
-		if (!atomic_load(&vm->stopping)) {
-			report_death(vm, dev, status);
-			vm_request_exit(vm, VM_EXIT_CRASH);
-		}
-		dev->pid = 0;
-	}
-}
-
-void sandbox_shutdown(struct vm *vm)
-{
-	struct timespec start, now;
-	bool left;
-
-	/* Closing the proxy sockets tells each child to stop its device and exit. */
-	for (unsigned i = 0; i < vm->nr_devs; i++) {
-		struct device *dev = vm->devs[i];
-
-		if (dev->proxy) {
-			proxy_destroy(dev->proxy);
-			free(dev->proxy);
-			dev->proxy = NULL;
-		}
-	}
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		left = false;
-		sandbox_reap(vm);
-		for (unsigned i = 0; i < vm->nr_devs; i++)
-			left |= vm->devs[i]->pid > 0;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (!left ||
-		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >
-			    REAP_GRACE_MS)
-			break;
-		usleep(5000);
-	}
-	for (unsigned i = 0; i < vm->nr_devs; i++) {
-		struct device *dev = vm->devs[i];
-
-		if (dev->pid > 0) {
-			kill(dev->pid, SIGKILL);
-			waitpid(dev->pid, NULL, 0);
-			dev->pid = 0;
-		}
-	}
 }

@@ -44,7 +44,7 @@
 #include "core/device.h"
 #include "core/guest_mem.h"
 #include "core/log.h"
-#include "core/vm.h"
+#include "core/vm_event.h"
 #include "sandbox/sandbox.h"
 #include "test/unit/virtio_env.h"
 #include "test/unit/virtq_driver.h"
@@ -99,6 +99,7 @@ struct result {
 struct side {
 	const char *label;
 	bool sandboxed;
+	pid_t pid;		 /* its device process, when sandboxed */
 	struct virtio_env env;	 /* its memory, transport, interrupts and queue driver */
 	uint64_t slot_of[QSIZE]; /* head -> slot */
 };
@@ -112,8 +113,10 @@ struct bench {
 	pthread_t loop; /* runs the unsandboxed device's loop */
 	bool loop_running;
 	struct side side[NR_SIDES];
-	/* The sandbox: a minimal VM (log, loop, device list, stopping) and its empty root. */
-	struct vm vm;
+	/* The sandbox: what it needs of a VM, the proxy's loop, and an empty root. */
+	struct vm_events events;
+	atomic_bool stopping;
+	struct event_base *jail_eb;
 	char root[64];
 	bool root_made;
 	uint64_t rng;
@@ -146,9 +149,7 @@ static double device_cpu(const struct side *s)
 	clockid_t c;
 
 	if (s->sandboxed)
-		return s->env.dev->pid > 0 && clock_getcpuclockid(s->env.dev->pid, &c) == 0
-			       ? clock_secs(c)
-			       : 0;
+		return clock_getcpuclockid(s->pid, &c) == 0 ? clock_secs(c) : 0;
 	return clock_secs(CLOCK_PROCESS_CPUTIME_ID) - clock_secs(CLOCK_THREAD_CPUTIME_ID);
 }
 
@@ -295,12 +296,6 @@ static void *loop_thread(void *arg)
 	return NULL;
 }
 
-static int new_eventfd(int *fd)
-{
-	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	return *fd < 0 ? -errno : 0;
-}
-
 /* Linux's probe order, with EVENT_IDX as Linux negotiates it. */
 static int driver_init(struct side *s)
 {
@@ -316,18 +311,20 @@ static int driver_init(struct side *s)
 }
 
 /* The part of the VM the sandbox uses: its logger and loop, the device list, stopping. */
+/* The device process died: the proxy has said why; the run stops at its next stall. */
+static void device_died(void *ctx, enum vm_exit_reason reason)
+{
+	fprintf(stderr, "bench_block: the sandboxed device ended (reason %d)\n", reason);
+}
+
 static int sandbox_setup(struct bench *b)
 {
-	struct vm *vm = &b->vm;
 	int ret;
 
-	vm->log = &b->lg;
-	vm->eb = event_base_new();
-	if (!vm->eb)
+	b->events = (struct vm_events){.request_exit = device_died, .ctx = b};
+	b->jail_eb = event_base_new();
+	if (!b->jail_eb)
 		return -ENOMEM;
-	ret = new_eventfd(&vm->exit_efd);
-	if (ret)
-		return ret;
 	/* An empty directory of our own to pivot into, removed at the end. */
 	snprintf(b->root, sizeof(b->root), "/tmp/bench-block-root.XXXXXX");
 	if (!mkdtemp(b->root)) {
@@ -342,7 +339,7 @@ static int sandbox_setup(struct bench *b)
 
 /*
  * Creates one device. A sandboxed one moves into its jailed process here, which must happen
- * before this process has any other thread (sandbox_fork_device clones it).
+ * before this process has any other thread (sandbox_jail_device clones it).
  */
 static int side_create(struct bench *b, struct side *s)
 {
@@ -352,7 +349,10 @@ static int side_create(struct bench *b, struct side *s)
 				  .sparse = true,
 				  .direct = b->o.direct,
 				  .block_size = 512};
-	struct sandbox_opts so = {.pivot_root = b->root};
+	struct sandbox_opts so = {.pivot_root = b->root,
+				  .events = &b->events,
+				  .stopping = &b->stopping,
+				  .log = &b->lg};
 	const struct virtio_dev_ops *ops;
 	void *dev;
 	int ret;
@@ -373,8 +373,10 @@ static int side_create(struct bench *b, struct side *s)
 		return ret;
 	}
 	if (s->sandboxed) {
-		b->vm.devs[b->vm.nr_devs++] = s->env.dev;
-		ret = sandbox_fork_device(&b->vm, s->env.dev, &so);
+		ret = sandbox_jail_device(s->env.dev, &so, &s->pid);
+		/* The proxy watches its process on a loop this thread turns at a stall. */
+		if (!ret)
+			ret = device_start(s->env.dev, b->jail_eb);
 		if (!ret)
 			device_msix_state(s->env.dev, true);
 	} else {
@@ -413,17 +415,15 @@ static void devices_destroy(struct bench *b)
 		event_base_loopbreak(b->side[UNSANDBOXED].env.eb);
 		pthread_join(b->loop, NULL);
 	}
-	if (b->vm.nr_devs) {
-		/* The device processes stop when their proxies close; our copies go next. */
-		atomic_store(&b->vm.stopping, true);
-		sandbox_shutdown(&b->vm);
-		b->vm.nr_devs = 0;
-	}
-	for (unsigned i = 0; i < NR_SIDES; i++)
+	/* A device process stops when its proxy closes, and is reaped when it is destroyed. */
+	atomic_store(&b->stopping, true);
+	for (unsigned i = 0; i < NR_SIDES; i++) {
+		if (b->side[i].env.dev)
+			device_stop(b->side[i].env.dev);
 		virtio_env_destroy(&b->side[i].env);
-	if (b->vm.eb)
-		event_base_free(b->vm.eb);
-	close_fd(&b->vm.exit_efd);
+	}
+	if (b->jail_eb)
+		event_base_free(b->jail_eb);
 	if (b->root_made)
 		rmdir(b->root);
 }
@@ -524,8 +524,8 @@ static int run_device(struct bench *b, struct side *s, const struct pattern *p, 
 		if (poll(&pf, 1, STALL_MS) != 1) {
 			fprintf(stderr, "bench_block: %s stalled (%u requests in flight)\n",
 				s->label, inflight);
-			if (s->sandboxed)
-				sandbox_reap(&b->vm); /* says why, if its process died */
+			if (s->sandboxed) /* the proxy says why, if its process died */
+				(void)event_base_loop(b->jail_eb, EVLOOP_NONBLOCK);
 			return -ETIMEDOUT;
 		}
 		(void)eventfd_drain(pf.fd, &n);
@@ -804,7 +804,6 @@ int main(int argc, char **argv)
 		free(b);
 		return 2;
 	}
-	b->vm.exit_efd = -1;
 	b->side[UNSANDBOXED].label = "virtio-blk0";
 	b->side[SANDBOXED].label = "virtio-blk1";
 	b->side[SANDBOXED].sandboxed = true;

@@ -10,6 +10,7 @@ static const struct logger quiet = {.level = LOG_LVL_ERROR, .to_stderr = true, .
 struct exits {
 	unsigned n;
 	enum vm_exit_reason last;
+	struct vm_events ev; /* the device keeps a pointer to it */
 };
 
 static void record_exit(void *ctx, enum vm_exit_reason r)
@@ -25,10 +26,10 @@ static void record_exit(void *ctx, enum vm_exit_reason r)
 
 static struct device *make(struct exits *e)
 {
-	struct vm_events ev = {.request_exit = record_exit, .ctx = e};
 	struct device *d;
 
-	ck_assert_int_eq(i8042_create(&ev, &quiet, &d), 0);
+	e->ev = (struct vm_events){.request_exit = record_exit, .ctx = e};
+	ck_assert_int_eq(i8042_create(&e->ev, &quiet, &d), 0);
 	return d;
 }
 
