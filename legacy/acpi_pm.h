@@ -3,7 +3,7 @@
  * and GPE0 (64 status bits, then 64 enable bits), in one I/O region at LAYOUT_PORT_ACPI_PM.
  * ACPI is always enabled (no SMI_CMD, SCI_EN reads 1) and there is no PM timer. The power
  * and sleep buttons are fixed features. Writing SLP_EN with the \_S5 sleep type powers the
- * VM off; other sleep types are ignored. core/acpi.c describes this block in the FADT.
+ * VM off; other sleep types are ignored. core/boot/acpi.c describes this block in the FADT.
  */
 #ifndef CROSVM_LEGACY_ACPI_PM_H
 #define CROSVM_LEGACY_ACPI_PM_H
@@ -36,7 +36,7 @@ struct vm_events;
 #define ACPI_PM1_CNT_SLP_TYP_MASK  (7u << 10)
 #define ACPI_PM1_CNT_SLP_EN	   (1u << 13)
 
-/* The SLP_TYP value of \_S5 in core/dsdt.asl. */
+/* The SLP_TYP value of \_S5 in core/boot/dsdt.asl. */
 #define ACPI_PM_SLP_TYP_S5 5
 
 struct acpi_pm_params {

@@ -40,7 +40,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 
-#include "core/config.h"
+#include "virtio/disk.h"
 #include "core/device.h"
 #include "core/guest_mem.h"
 #include "core/log.h"

@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "virtio/disk.h"
 #include "core/log.h"
 #include "virtio/blk.h"
 #include "virtio/queue.h"

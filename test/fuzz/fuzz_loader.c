@@ -3,7 +3,7 @@
  * protocol into a small guest. Any crash, sanitizer report or hang is a bug; refusals are
  * the expected outcome for almost every input.
  */
-#include "core/loader.h"
+#include "core/boot/loader.h"
 
 #include <stdint.h>
 #include <sys/mman.h>

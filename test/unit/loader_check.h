@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "core/guest_mem.h"
-#include "core/loader.h"
+#include "core/boot/loader.h"
 
 /* A memfd holding data, standing in for a kernel file. */
 int fd_with(const void *data, size_t len);

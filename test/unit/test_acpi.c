@@ -1,5 +1,5 @@
-#include "core/acpi.h"
-#include "core/acpi_tables.h"
+#include "core/boot/acpi.h"
+#include "core/boot/acpi_tables.h"
 #include "core/guest_mem.h"
 #include "core/layout.h"
 #include "legacy/acpi_pm.h"

@@ -1,10 +1,10 @@
 /*
- * The kernel command line crosvm generates (boot_build_cmdline in core/boot.c): what a guest
+ * The kernel command line crosvm generates (boot_build_cmdline in core/vmm/boot.c): what a guest
  * kernel reads to find its console, early console and root disk.
  */
-#include "core/boot.h"
-#include "core/cmdline.h"
-#include "core/config.h"
+#include "core/vmm/boot.h"
+#include "core/boot/cmdline.h"
+#include "core/vmm/config.h"
 #include "core/layout.h"
 #include "test/unit/testutil.h"
 

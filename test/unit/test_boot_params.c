@@ -1,5 +1,5 @@
 /* The zero page a Linux guest reads at its 64-bit entry, and the setup_data list. */
-#include "core/boot_params.h"
+#include "core/boot/boot_params.h"
 #include "core/layout.h"
 #include "test/unit/testutil.h"
 

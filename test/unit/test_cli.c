@@ -2,7 +2,7 @@
  * `crosvm run` command lines as a crosvm user writes them: defaults, crosvm's sub-option
  * syntax, every refusal, and the deprecated disk options in command-line order.
  */
-#include "core/cli.h"
+#include "core/vmm/cli.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "test/unit/testutil.h"
@@ -448,7 +448,7 @@ START_TEST(unknown_and_unsupported_options)
 END_TEST
 
 /*
- * BUG (core/cli.c, cli_parse_run, the `opt == '?'` branch): for a long option that takes no
+ * BUG (core/vmm/cli.c, cli_parse_run, the `opt == '?'` branch): for a long option that takes no
  * value but was given one ("--no-rng=1"), getopt_long sets optopt to the option's val
  * (OPT_NO_RNG = 0x104), so the message is printed with '-%c' as "unknown option '-\x04'":
  * the user is not told which argument was wrong. Expected: the message names --no-rng.

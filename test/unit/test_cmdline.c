@@ -1,5 +1,5 @@
 /* The bounded command line builder. */
-#include "core/cmdline.h"
+#include "core/boot/cmdline.h"
 #include "test/unit/testutil.h"
 
 #include <string.h>

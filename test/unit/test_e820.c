@@ -1,5 +1,5 @@
 /* The e820 map the guest sees for several memory sizes. */
-#include "core/e820.h"
+#include "core/boot/e820.h"
 #include "core/layout.h"
 #include "test/unit/testutil.h"
 

@@ -1,5 +1,5 @@
 /* The device tree blob for setup_data, read back with libfdt. */
-#include "core/fdt.h"
+#include "core/boot/fdt.h"
 #include "core/layout.h"
 #include "test/unit/testutil.h"
 

@@ -1,5 +1,5 @@
 /* crosvm's "key=value,flag,key=value" sub-option syntax. */
-#include "core/kvlist.h"
+#include "core/vmm/kvlist.h"
 #include "test/unit/testutil.h"
 
 #include <string.h>

@@ -3,9 +3,9 @@
  * field corrupted in turn, every truncation, and the real Debian bzImage from
  * scripts/fetch-linux when it is there.
  */
-#include "core/boot_params.h"
+#include "core/boot/boot_params.h"
 #include "core/layout.h"
-#include "core/loader.h"
+#include "core/boot/loader.h"
 #include "test/unit/loader_check.h"
 #include "test/unit/testutil.h"
 

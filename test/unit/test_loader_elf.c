@@ -4,7 +4,7 @@
  * scripts/fetch-linux when it is there.
  */
 #include "core/layout.h"
-#include "core/loader.h"
+#include "core/boot/loader.h"
 #include "test/unit/loader_check.h"
 #include "test/unit/testutil.h"
 

@@ -1,7 +1,7 @@
 /* hvm_start_info for PVH guests: the fields and the memory map, read back from guest memory. */
-#include "core/e820.h"
+#include "core/boot/e820.h"
 #include "core/layout.h"
-#include "core/pvh.h"
+#include "core/boot/pvh.h"
 #include "test/unit/testutil.h"
 
 #include <string.h>

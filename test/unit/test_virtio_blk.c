@@ -20,7 +20,7 @@
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
-#include "core/config.h"
+#include "virtio/disk.h"
 #include "control/proto.h"
 #include "core/device.h"
 #include "core/guest_mem.h"

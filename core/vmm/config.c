@@ -1,0 +1,30 @@
+#include "core/vmm/config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void config_init(struct vm_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->mem_mib = CONFIG_DEFAULT_MEM_MIB;
+	c->cpus = 1;
+}
+
+void config_free(struct vm_config *c)
+{
+	free(c->kernel);
+	free(c->initrd);
+	free(c->params);
+	for (unsigned i = 0; i < CONFIG_MAX_SERIAL; i++)
+		free(c->serial[i].path);
+	for (unsigned i = 0; i < c->nr_disks; i++)
+		free(c->disks[i].path);
+	free(c->dump_dtb);
+	free(c->dump_acpi);
+	free(c->socket_path);
+	free(c->seccomp_policy_dir);
+	free(c->pivot_root);
+	free(c->kvm_device);
+	free(c->test_seccomp_violation);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,60 @@
+/*
+ * The parsed command line of `crosvm run`. Filled by core/vmm/cli.c, read-only afterwards; every
+ * string is owned by the config (freed by config_free).
+ */
+#ifndef CROSVM_CORE_VMM_CONFIG_H
+#define CROSVM_CORE_VMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "virtio/disk.h"
+
+#define CONFIG_MAX_SERIAL      4
+#define CONFIG_MAX_DISKS       16
+#define CONFIG_DEFAULT_MEM_MIB 256
+
+enum serial_out_type {
+	SERIAL_CFG_SINK = 0,
+	SERIAL_CFG_STDOUT,
+	SERIAL_CFG_FILE,
+	SERIAL_CFG_SYSLOG,
+};
+
+struct serial_config {
+	bool present; /* given on the command line */
+	enum serial_out_type type;
+	char *path;   /* type=file */
+	bool console; /* console=ttyS<n-1> on the kernel command line */
+	bool stdin_;  /* takes input from stdin */
+	bool earlycon;
+};
+
+enum boot_proto_cfg { BOOT_CFG_AUTO = 0, BOOT_CFG_LINUX, BOOT_CFG_PVH };
+
+struct vm_config {
+	char *kernel;
+	char *initrd;
+	char *params; /* all -p strings joined with spaces */
+	uint64_t mem_mib;
+	unsigned cpus;
+	enum boot_proto_cfg boot_proto;
+	struct serial_config serial[CONFIG_MAX_SERIAL];
+	struct disk_config disks[CONFIG_MAX_DISKS];
+	unsigned nr_disks;
+	bool disable_sandbox;
+	bool no_i8042, no_rtc, no_rng, no_balloon;
+	char *dump_dtb;
+	char *dump_acpi;
+	char *socket_path;
+	char *seccomp_policy_dir;
+	bool seccomp_log_failures;
+	char *pivot_root;
+	char *kvm_device;
+	/* test-only: make the named device make a forbidden syscall after start */
+	char *test_seccomp_violation;
+};
+
+void config_init(struct vm_config *c);
+void config_free(struct vm_config *c);
+
+#endif
