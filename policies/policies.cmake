@@ -9,4 +9,4 @@ add_custom_command(
           -P ${CMAKE_SOURCE_DIR}/policies/gen_builtin.cmake
   DEPENDS ${CROSVM_POLICY_FILES} ${CMAKE_SOURCE_DIR}/policies/gen_builtin.cmake
   COMMENT "Embedding seccomp policies")
-target_sources(crosvm_lib PRIVATE ${CROSVM_POLICIES_C})
+target_sources(crosvm_sandbox PRIVATE ${CROSVM_POLICIES_C})

@@ -1,5 +1,5 @@
 # The DSDT is written in ASL (core/boot/dsdt.asl) and compiled by iasl at build time; the AML is
-# embedded into crosvm_lib with .incbin and reached through the symbols dsdt_aml_start and
+# embedded into crosvm_boot with .incbin and reached through the symbols dsdt_aml_start and
 # dsdt_aml_end (core/boot/acpi.c). iasl runs with -we so that a warning fails the build.
 set(ACPI_DSDT_ASL ${CMAKE_SOURCE_DIR}/core/boot/dsdt.asl)
 set(ACPI_GEN_DIR ${CMAKE_BINARY_DIR}/core/boot)
@@ -31,5 +31,5 @@ dsdt_aml_end:
 	.section .note.GNU-stack,\"\",@progbits
 " @ONLY)
 
-target_sources(crosvm_lib PRIVATE ${ACPI_DSDT_S} ${ACPI_DSDT_AML})
+target_sources(crosvm_boot PRIVATE ${ACPI_DSDT_S} ${ACPI_DSDT_AML})
 set_source_files_properties(${ACPI_DSDT_S} PROPERTIES OBJECT_DEPENDS ${ACPI_DSDT_AML})
