@@ -29,20 +29,28 @@ static const struct {
 	{LAYOUT_PORT_COM4, LAYOUT_IRQ_COM2},
 };
 
-/* Adds dev to the VM (which then owns it) and maps one I/O range to its region 0. */
-static int add_pio(struct vm *vm, struct device *dev, uint64_t base, uint64_t len)
+/* Adds dev to the VM (which then owns it) and maps port range i to its region i. */
+static int add_ports(struct vm *vm, struct device *dev, const struct port_range *ranges,
+		     unsigned nr)
 {
 	int ret;
 
 	if (!dev)
 		return -EINVAL;
 	ret = vm_add_device(vm, dev);
-
 	if (ret < 0) {
 		device_destroy(dev);
 		return ret;
 	}
-	return vm_register_region(vm, &vm->pio, dev, 0, base, len);
+	for (unsigned i = 0; ret == 0 && i < nr; i++)
+		ret = vm_register_region(vm, &vm->pio, dev, i, ranges[i].base, ranges[i].len);
+	return ret;
+}
+
+/* One I/O range, region 0. */
+static int add_pio(struct vm *vm, struct device *dev, uint16_t base, uint16_t len)
+{
+	return add_ports(vm, dev, &(struct port_range){base, len}, 1);
 }
 
 static int open_serial_out(struct vm *vm, unsigned i, const struct serial_config *sc, int *fd)
@@ -133,22 +141,15 @@ static int create_acpi_pm(struct vm *vm)
 	return add_pio(vm, dev, LAYOUT_PORT_ACPI_PM, ACPI_PM_IO_LEN);
 }
 
+/* Data port 0x60 is region 0, command/status port 0x64 region 1. */
 static int create_i8042(struct vm *vm)
 {
+	static const struct port_range ports[] = {{LAYOUT_PORT_I8042, 1},
+						  {LAYOUT_PORT_I8042 + 4, 1}};
 	struct device *dev;
 	int ret = i8042_create(&vm->events, vm->log, &dev);
 
-	if (ret < 0)
-		return ret;
-	ret = vm_add_device(vm, dev);
-	if (ret < 0) {
-		device_destroy(dev);
-		return ret;
-	}
-	ret = vm_register_region(vm, &vm->pio, dev, 0, LAYOUT_PORT_I8042, 1);
-	if (ret == 0)
-		ret = vm_register_region(vm, &vm->pio, dev, 1, LAYOUT_PORT_I8042 + 4, 1);
-	return ret;
+	return ret < 0 ? ret : add_ports(vm, dev, ports, ARRAY_SIZE(ports));
 }
 
 static int create_debug_ports(struct vm *vm)
@@ -158,16 +159,7 @@ static int create_debug_ports(struct vm *vm)
 	unsigned nr;
 	int ret = debug_ports_create(vm->log, &dev, &ranges, &nr);
 
-	if (ret < 0)
-		return ret;
-	ret = vm_add_device(vm, dev);
-	if (ret < 0) {
-		device_destroy(dev);
-		return ret;
-	}
-	for (unsigned i = 0; ret == 0 && i < nr; i++)
-		ret = vm_register_region(vm, &vm->pio, dev, i, ranges[i].base, ranges[i].len);
-	return ret;
+	return ret < 0 ? ret : add_ports(vm, dev, ranges, nr);
 }
 
 int platform_create(struct vm *vm)
