@@ -6,7 +6,7 @@
  * answers at once), and leaves it when its reply and all earlier ones have been copied to the
  * client's output buffer; that is how replies keep request order. When a client goes away,
  * requests already answered are freed and the others are detached (client = NULL), so a late
- * control_reply() only frees them.
+ * control_reply_*() only frees them.
  *
  * A client is never freed from inside a call that may still use it: client_kill() marks it
  * dead and a zero-delay event frees it on the next loop iteration.

@@ -4,7 +4,7 @@
  * The device is built as the VMM builds it: virtio_blk_create behind the virtio-pci
  * transport, started on an event loop thread, its worker waiting on the queue's ioeventfd
  * and raising the queue's MSI-X eventfd. With --sandboxed a second instance of the device
- * runs in its jailed child process exactly as the VMM runs it (sandbox_fork_device, the
+ * runs in its jailed child process exactly as the VMM runs it (sandbox_jail_device, the
  * built-in seccomp policies), its registers reached through the proxy, so the cost of the
  * sandbox shows side by side.
  *
