@@ -50,6 +50,25 @@ void assert_refused(const struct guest_mem *m, int fd, enum boot_protocol proto,
 	ck_assert_msg(nl && nl[1] == '\0', "%s: expected one line, got '%s'", what, msg);
 }
 
+void assert_every_truncation_refused(const void *img, size_t len, uint64_t ram_bytes)
+{
+	int fd = fd_with(img, len);
+	struct kernel_info ki;
+	struct guest_mem m;
+
+	ck_assert_int_eq(guest_mem_create(&m, ram_bytes), 0);
+	ck_assert_int_eq(kernel_load(&m, fd, BOOT_PROTO_AUTO, &ki, NULL), 0);
+	for (size_t n = len; n-- > 0;) {
+		char what[64];
+
+		ck_assert_int_eq(ftruncate(fd, (off_t)n), 0);
+		snprintf(what, sizeof(what), "truncated to %zu bytes", n);
+		assert_refused(&m, fd, BOOT_PROTO_AUTO, what);
+	}
+	guest_mem_destroy(&m);
+	close(fd);
+}
+
 bool real_kernel_open(const char *name, int *fd)
 {
 	const char *dir = getenv("CROSVM_LINUX_DIR");

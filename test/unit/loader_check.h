@@ -16,6 +16,11 @@ int load_capture(const struct guest_mem *m, int fd, enum boot_protocol proto,
 void assert_refused(const struct guest_mem *m, int fd, enum boot_protocol proto, const char *what);
 
 /*
+ * img[0, len) loads into ram_bytes of guest memory, and every shorter prefix of it is refused
+ * with one error line, never loaded or crashed on.
+ */
+void assert_every_truncation_refused(const void *img, size_t len, uint64_t ram_bytes);
+/*
  * Opens a file of the Debian kernel scripts/fetch-linux fetched (vmlinuz, vmlinux) into *fd,
  * or returns false when it is missing: the test then has nothing to check, which fails it
  * if CROSVM_REQUIRE_LINUX=1 and is reported as a skip otherwise.

@@ -237,21 +237,8 @@ END_TEST
 START_TEST(every_truncation_is_refused)
 {
 	uint8_t *img = build_bz(0);
-	int fd = fd_with(img, IMG_SIZE);
-	struct kernel_info ki;
-	struct guest_mem m;
 
-	ck_assert_int_eq(guest_mem_create(&m, RAM), 0);
-	ck_assert_int_eq(kernel_load(&m, fd, BOOT_PROTO_AUTO, &ki, NULL), 0);
-	for (size_t len = IMG_SIZE; len-- > 0;) {
-		char what[64];
-
-		ck_assert_int_eq(ftruncate(fd, (off_t)len), 0);
-		snprintf(what, sizeof(what), "truncated to %zu bytes", len);
-		assert_refused(&m, fd, BOOT_PROTO_AUTO, what);
-	}
-	guest_mem_destroy(&m);
-	close(fd);
+	assert_every_truncation_refused(img, IMG_SIZE, RAM);
 	free(img);
 }
 END_TEST

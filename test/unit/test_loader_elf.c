@@ -506,21 +506,8 @@ static void every_truncation(const struct elf_opts *o)
 {
 	size_t full;
 	uint8_t *img = build_elf_len(o, &full);
-	int fd = fd_with(img, full);
-	struct kernel_info ki;
-	struct guest_mem m;
 
-	ck_assert_int_eq(guest_mem_create(&m, RAM), 0);
-	ck_assert_int_eq(kernel_load(&m, fd, BOOT_PROTO_AUTO, &ki, NULL), 0);
-	for (size_t len = full; len-- > 0;) {
-		char what[64];
-
-		ck_assert_int_eq(ftruncate(fd, (off_t)len), 0);
-		snprintf(what, sizeof(what), "truncated to %zu bytes", len);
-		assert_refused(&m, fd, BOOT_PROTO_AUTO, what);
-	}
-	guest_mem_destroy(&m);
-	close(fd);
+	assert_every_truncation_refused(img, full, RAM);
 	free(img);
 }
 
