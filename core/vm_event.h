@@ -6,7 +6,7 @@
 #ifndef CROSVM_CORE_VM_EVENT_H
 #define CROSVM_CORE_VM_EVENT_H
 
-/* Ordered by precedence: when several arrive, the first one requested wins. */
+/* Ordered by severity: when several arrive, the most severe one is the VM's outcome. */
 enum vm_exit_reason {
 	VM_EXIT_NONE = 0,
 	VM_EXIT_STOP,  /* power-off, control "stop", triple fault (as crosvm): status 0 */

@@ -280,14 +280,24 @@ static int proxy_start(void *opaque, struct event_base *eb)
 	return ret;
 }
 
-/* Waits a little for the stopped child, kills it if it lingers, reaps it. */
+/*
+ * Waits a little for the stopped child, kills it if it lingers, reaps it. A child found
+ * already dead of a signal (we had sent none) or of a failure died on its own before the VM
+ * noticed, say while the guest powered off: that is still a device crash.
+ */
 static void end_child(struct proxy *p)
 {
 	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+	bool was_reaped = p->reaped;
 	siginfo_t si;
 
-	if (reap(p, false, &si))
+	if (reap(p, false, &si)) {
+		if (!was_reaped && (si.si_code != CLD_EXITED || si.si_status != 0)) {
+			report_death(p, &si);
+			vm_events_exit(p->ev, VM_EXIT_CRASH);
+		}
 		return;
+	}
 	while (poll(&pfd, 1, (int)p->grace_ms) < 0 && errno == EINTR)
 		;
 	if (reap(p, false, &si))

@@ -273,16 +273,22 @@ int run_vm(const struct vm_config *cfg, struct logger *lg, enum vm_exit_reason *
 		vm_request_exit(vm, VM_EXIT_CRASH);
 	if (atomic_load(&vm->exit_reason) == VM_EXIT_NONE)
 		event_base_dispatch(vm->eb);
-	*reason = (enum vm_exit_reason)atomic_load(&vm->exit_reason);
-	if (*reason == VM_EXIT_NONE)
-		*reason = VM_EXIT_STOP;
 	ret = 0;
 out:
 	atomic_store(&vm->stopping, true);
 	if (vm->vcpus)
 		vcpus_stop(vm->vcpus);
-	/* A sandboxed device's process is told to stop and reaped here, by its proxy. */
+	/*
+	 * A sandboxed device's process is told to stop and reaped here, by its proxy; one that
+	 * had died on its own before (its death raced the guest's power-off) makes this a crash,
+	 * so the outcome is read only now.
+	 */
 	stop_devices(vm);
+	if (ret == 0) {
+		*reason = (enum vm_exit_reason)atomic_load(&vm->exit_reason);
+		if (*reason == VM_EXIT_NONE)
+			*reason = VM_EXIT_STOP;
+	}
 	if (vm->control)
 		control_server_destroy(vm->control);
 	vm->control = NULL;

@@ -13,14 +13,23 @@ static void request_exit_cb(void *ctx, enum vm_exit_reason reason)
 	vm_request_exit(ctx, reason);
 }
 
+/*
+ * The more severe reason wins, whatever the order: a device process that died while the guest
+ * was powering off is still a crash, a guest that panics and then resets still a panic.
+ */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason)
 {
-	int expected = VM_EXIT_NONE;
+	int cur = atomic_load(&vm->exit_reason);
 
 	if (reason == VM_EXIT_NONE)
 		return;
-	if (atomic_compare_exchange_strong(&vm->exit_reason, &expected, (int)reason))
-		eventfd_signal(vm->exit_efd);
+	while (cur < (int)reason) {
+		if (atomic_compare_exchange_weak(&vm->exit_reason, &cur, (int)reason)) {
+			if (cur == VM_EXIT_NONE)
+				eventfd_signal(vm->exit_efd);
+			return;
+		}
+	}
 }
 
 static int register_memory(struct vm *vm)
