@@ -5,12 +5,18 @@
  * device.
  *
  * Requests are asynchronous in shape: disk_submit hands a request over and its completion
- * comes back through req->done, exactly once. A synchronous back end (the raw file) completes
- * inside disk_submit; an asynchronous one returns at once and calls done later, from its own
- * completion thread. The caller keeps the request and its buffers alive until done.
+ * comes back through req->done, exactly once. A synchronous back end (the raw file,
+ * virtio/disk_raw.h) completes inside disk_submit. An asynchronous one (io_uring,
+ * virtio/disk_uring.h) queues the request; disk_commit hands what was queued to the kernel in
+ * one go, and disk_reap runs done for what finished, on the caller's thread; its event_fd
+ * polls readable while there is something to reap. The caller keeps the request and its
+ * buffers alive until done, and keeps at most max_inflight requests submitted and not done.
  *
- * Threads: requests may be submitted from one thread at a time; resize runs on another
- * thread only when the caller orders it against requests (virtio-blk holds its I/O lock).
+ * FLUSH covers every write, discard and write-zeroes submitted before it: its done comes
+ * only once they are done and on stable storage, whatever order they finish in.
+ *
+ * Threads: submit, commit and reap from one thread at a time; resize only while no request
+ * is in flight (virtio-blk pauses its worker for it).
  */
 #ifndef CROSVM_VIRTIO_DISK_H
 #define CROSVM_VIRTIO_DISK_H
@@ -23,6 +29,18 @@
 
 struct fd_list;
 
+/*
+ * How requests reach the image (--block async-executor=, as crosvm names it): io_uring when
+ * the kernel allows it, else the synchronous back end, chosen when the disk is opened and
+ * logged once (AUTO); io_uring or fail (URING, "uring"); always synchronous (SYNC, "epoll":
+ * crosvm's other executor, which also does blocking file I/O on a worker).
+ */
+enum disk_engine {
+	DISK_ENGINE_AUTO,
+	DISK_ENGINE_URING,
+	DISK_ENGINE_SYNC,
+};
+
 /* A disk as the command line describes it (--block and the older disk options). */
 struct disk_config {
 	char *path;
@@ -34,6 +52,8 @@ struct disk_config {
 	uint32_t block_size; /* default 512 */
 	char id[21];	     /* virtio-blk serial, at most 20 bytes */
 	bool has_id;
+	uint16_t num_queues;	 /* virtio-blk request queues; 0: the default */
+	enum disk_engine engine; /* which back end moves the bytes */
 };
 
 enum disk_op {
@@ -56,6 +76,11 @@ struct disk_req {
 	 */
 	void (*done)(struct disk_req *req, int ret);
 	void *ctx; /* the caller's */
+	/* The back end's, while it holds the request. */
+	struct {
+		struct disk_req *prev, *next;
+		uint64_t seq;
+	} be;
 };
 
 struct disk;
@@ -63,6 +88,10 @@ struct disk;
 struct disk_ops {
 	/* Takes req: 0 and done follows exactly once, or -errno and done never runs. */
 	int (*submit)(struct disk *d, struct disk_req *req);
+	/* Asynchronous back ends: hands the queued requests to the kernel. */
+	int (*commit)(struct disk *d);
+	/* Asynchronous back ends: runs done for every finished request; never blocks. */
+	int (*reap)(struct disk *d);
 	/* Grows (allocating the new space unless sparse) or shrinks the disk to size bytes. */
 	int (*resize)(struct disk *d, uint64_t size);
 	/* Every fd the back end needs once running, for the sandbox. */
@@ -77,12 +106,25 @@ struct disk {
 	const char *path; /* for messages */
 	uint64_t size;	  /* bytes */
 	bool ro;
-	bool sparse; /* discard deallocates, write-zeroes may unmap */
+	bool sparse;  /* discard deallocates, write-zeroes may unmap */
+	int event_fd; /* readable while disk_reap has work; -1 for a synchronous back end */
+	unsigned max_inflight; /* requests submitted and not yet done, at most */
+	const char *engine;    /* "io_uring" or "sync", for messages */
 };
 
 static inline int disk_submit(struct disk *d, struct disk_req *req)
 {
 	return d->ops->submit(d, req);
+}
+
+static inline int disk_commit(struct disk *d)
+{
+	return d->ops->commit ? d->ops->commit(d) : 0;
+}
+
+static inline int disk_reap(struct disk *d)
+{
+	return d->ops->reap ? d->ops->reap(d) : 0;
 }
 
 static inline int disk_resize(struct disk *d, uint64_t size)
@@ -100,5 +142,14 @@ static inline void disk_close(struct disk *d)
 	if (d)
 		d->ops->close(d);
 }
+
+struct logger;
+
+/*
+ * Opens the image as cfg says (virtio/disk_raw.h) with the back end cfg->engine asks for:
+ * io_uring when AUTO and the kernel lets this process use it, else the synchronous one, the
+ * choice logged once per disk. Errors are logged with the path.
+ */
+int disk_open(const struct disk_config *cfg, const struct logger *lg, struct disk **out) MUST_CHECK;
 
 #endif

@@ -117,7 +117,12 @@ int disk_raw_open(const struct disk_config *cfg, const struct logger *lg, struct
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	*d = (struct disk_raw){.d = {.ops = &raw_ops, .ro = cfg->ro, .sparse = cfg->sparse},
+	*d = (struct disk_raw){.d = {.ops = &raw_ops,
+				     .ro = cfg->ro,
+				     .sparse = cfg->sparse,
+				     .event_fd = -1,
+				     .max_inflight = UINT_MAX,
+				     .engine = "sync"},
 			       .fd = -1,
 			       .direct = cfg->direct,
 			       .mem_align = 1,
@@ -454,6 +459,16 @@ static int raw_submit(struct disk *disk, struct disk_req *req)
 {
 	req->done(req, execute(container_of(disk, struct disk_raw, d), req));
 	return 0;
+}
+
+int disk_raw_fd(const struct disk *disk)
+{
+	return container_of(disk, struct disk_raw, d)->fd;
+}
+
+bool disk_raw_direct_ok(const struct disk *disk, const struct iovec *iov, unsigned nr, uint64_t off)
+{
+	return direct_ok(container_of(disk, struct disk_raw, d), iov, nr, off);
 }
 
 static int raw_fds(struct disk *disk, struct fd_list *out)

@@ -32,4 +32,9 @@ struct logger;
 int disk_raw_open(const struct disk_config *cfg, const struct logger *lg,
 		  struct disk **out) MUST_CHECK;
 
+/* For a back end built on the raw file (virtio/disk_uring.h): the image's fd. */
+int disk_raw_fd(const struct disk *raw);
+/* Whether the kernel takes these buffers at off as they are (always, unless O_DIRECT). */
+bool disk_raw_direct_ok(const struct disk *raw, const struct iovec *iov, unsigned nr, uint64_t off);
+
 #endif

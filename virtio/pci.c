@@ -362,9 +362,16 @@ static int new_kick_fd(int *fd)
 	return err > 0 ? -err : -EIO;
 }
 
+/* How many queues this instance has. */
+static unsigned queues_of(const struct virtio_dev_ops *ops, void *dev)
+{
+	return ops->queues ? ops->queues(dev) : ops->nr_queues;
+}
+
 static int check_params(const struct virtio_pci_params *p)
 {
 	const struct virtio_dev_ops *ops = p->ops;
+	unsigned nr;
 
 	if (!ops || !p->mem || !p->irq)
 		return -EINVAL;
@@ -373,8 +380,8 @@ static int check_params(const struct virtio_pci_params *p)
 	/* The spec's modern device IDs are 0x1040..0x107f. */
 	if (ops->device_type < 1 || ops->device_type > 0x3f)
 		return -EINVAL;
-	if (!ops->nr_queues || ops->nr_queues > VIRTIO_MAX_QUEUES ||
-	    ops->nr_queues > PCI_MAX_IOEVENTS)
+	nr = queues_of(ops, p->dev);
+	if (!nr || nr > VIRTIO_MAX_QUEUES || nr > PCI_MAX_IOEVENTS)
 		return -EINVAL;
 	if (!ops->queue_max_size || (ops->queue_max_size & (ops->queue_max_size - 1)) ||
 	    ops->queue_max_size > VIRTQ_MAX_SIZE)
@@ -410,7 +417,7 @@ int virtio_pci_transport_create(const struct virtio_pci_params *p, struct device
 	vp->vdev = p->dev;
 	vp->mem = p->mem;
 	vp->log = p->log;
-	vp->nr_queues = ops->nr_queues;
+	vp->nr_queues = queues_of(ops, p->dev);
 	vp->dev = (struct device){.policy = ops->policy, .ops = &vpci_ops, .priv = vp};
 	snprintf(vp->dev.name, sizeof(vp->dev.name), "%s",
 		 p->label ? p->label : (ops->name ? ops->name : "virtio"));
@@ -466,12 +473,12 @@ int virtio_pci_create(struct pci_root *root, const struct guest_mem *mem, const 
 
 	if (!root)
 		return -ENODEV;
-	if (!ops || !ops->nr_queues || ops->nr_queues > VIRTIO_MAX_QUEUES)
+	if (!ops || !queues_of(ops, dev) || queues_of(ops, dev) > VIRTIO_MAX_QUEUES)
 		return -EINVAL;
 	ret = pci_next_slot(root, &slot);
 	if (ret < 0)
 		return ret;
-	ret = pci_alloc_irqs(root, slot, ops->nr_queues + 1, true, &irq);
+	ret = pci_alloc_irqs(root, slot, queues_of(ops, dev) + 1, true, &irq);
 	if (ret < 0)
 		return ret;
 	ret = virtio_pci_transport_create(

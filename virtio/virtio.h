@@ -20,7 +20,7 @@ struct logger;
 struct virtq;
 struct virtio_irq;
 
-#define VIRTIO_MAX_QUEUES 8
+#define VIRTIO_MAX_QUEUES 16
 
 /* Handed to the device when the driver sets DRIVER_OK. Valid until reset/destroy. */
 struct virtio_activate {
@@ -39,6 +39,8 @@ struct virtio_dev_ops {
 	const char *policy;   /* seccomp policy of its sandboxed process, e.g. "block_device" */
 	uint32_t device_type; /* virtio device id (2 = block, 4 = rng, 5 = balloon ...) */
 	unsigned nr_queues;
+	/* Optional: the queues of this instance when they vary (virtio-blk's num-queues). */
+	unsigned (*queues)(void *dev);
 	uint16_t queue_max_size; /* power of two */
 	/* Device feature bits (the transport adds VERSION_1, RING_EVENT_IDX, RING_INDIRECT_DESC).
 	 */

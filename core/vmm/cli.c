@@ -6,6 +6,7 @@
 #include "core/vmm/cli.h"
 #include "core/vmm/kvlist.h"
 #include "core/log.h"
+#include "virtio/blk.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -101,6 +102,7 @@ void cli_run_usage(FILE *f)
 		"                              default: COM1 = stdout + stdin + console\n"
 		"  -b, --block "
 		"[path=]P[,ro][,root][,sparse=B][,direct=B][,lock=B][,block-size=N][,id=S]\n"
+		"                              [,num-queues=N][,async-executor=uring|epoll]\n"
 		"                              virtio-blk disk (repeatable, vda, vdb... in order)\n"
 		"  -r, --root PATH             read-only root disk (deprecated: --block "
 		"P,ro,root)\n"
@@ -314,6 +316,23 @@ int cli_parse_block(const char *s, struct vm_config *cfg, const struct logger *l
 			}
 			snprintf(d.id, sizeof(d.id), "%s", it->value);
 			d.has_id = true;
+		} else if (strcmp(it->key, "num-queues") == 0 && it->value) {
+			if (parse_u64(it->value, &v) < 0 || v < 1 || v > VIRTIO_BLK_MAX_QUEUES) {
+				log_err(lg, "--block: num-queues=%s must be in 1..%u", it->value,
+					VIRTIO_BLK_MAX_QUEUES);
+				goto inval;
+			}
+			d.num_queues = (uint16_t)v;
+		} else if (strcmp(it->key, "async-executor") == 0 && it->value) {
+			if (strcmp(it->value, "uring") == 0) {
+				d.engine = DISK_ENGINE_URING;
+			} else if (strcmp(it->value, "epoll") == 0) {
+				d.engine = DISK_ENGINE_SYNC;
+			} else {
+				log_err(lg, "--block: async-executor=%s: uring or epoll",
+					it->value);
+				goto inval;
+			}
 		} else if (strcmp(it->key, "direct") == 0 && it->value &&
 			   strcmp(it->value, "o_direct") == 0) {
 			d.direct = true;

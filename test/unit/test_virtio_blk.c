@@ -2,8 +2,13 @@
  * virtio-blk behind the virtio-pci transport, driven as a guest would: every request type,
  * data spread over descriptors, requests the spec says must fail (beyond the capacity,
  * odd lengths, read-only disks, malformed chains), FLUSH ordering, discard holes, resize
- * through the control command, advisory locks and O_DIRECT. The worker completes requests
- * on its own thread, so the tests wait for the used ring (bounded, a hang guard only).
+ * through the control command, advisory locks and O_DIRECT, several queues, more requests
+ * than the device serves at once, reset and resize with requests in flight. The worker
+ * completes requests on its own thread, so the tests wait for the used ring (bounded, a hang
+ * guard only).
+ *
+ * Every test runs on both back ends: TCase "sync" (async-executor=epoll) and "uring" (the
+ * io_uring back end, with its ring's restrictions checked), each test in its own process.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -19,8 +24,10 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
+#include <liburing.h>
 
 #include "virtio/disk.h"
+#include "virtio/disk_uring.h"
 #include "control/proto.h"
 #include "core/device.h"
 #include "core/guest_mem.h"
@@ -62,6 +69,19 @@ struct flush_probe {
 };
 static struct flush_probe probe;
 
+/* The back end of this test's TCase (set by its fixture; each test runs in its own process). */
+static enum disk_engine engine;
+
+static void use_sync(void)
+{
+	engine = DISK_ENGINE_SYNC;
+}
+
+static void use_uring(void)
+{
+	engine = DISK_ENGINE_URING;
+}
+
 int fdatasync(int fd)
 {
 	if (__atomic_load_n(&probe.drv, __ATOMIC_ACQUIRE))
@@ -79,6 +99,8 @@ struct opts {
 	bool no_lock;
 	const char *id;
 	uint32_t block_size;
+	uint16_t num_queues;
+	const struct virtio_env_params *params; /* NULL: env_params */
 };
 
 struct env {
@@ -118,6 +140,8 @@ static struct disk_config config_of(const char *path, const struct opts *o)
 		.direct = o->direct,
 		.lock = !o->no_lock,
 		.block_size = o->block_size ? o->block_size : SECTOR,
+		.num_queues = o->num_queues,
+		.engine = engine,
 	};
 
 	if (o->id) {
@@ -134,6 +158,9 @@ static const struct virtio_env_params env_params = {.ram = ram,
 						    .ring_gpa = RING_GPA,
 						    .data_gpa = DATA_GPA,
 						    .data_len = DATA_LEN};
+/* Several queues: their rings side by side, no driver-side data areas. */
+static const struct virtio_env_params mq_params = {
+	.ram = ram, .nr_ram = ARRAY_SIZE(ram), .queue_size = QSIZE, .ring_gpa = RING_GPA};
 
 /* Returns the device's creation status; on success the env is live. */
 static int env_try(struct env *e, const struct opts *o)
@@ -143,7 +170,7 @@ static int env_try(struct env *e, const struct opts *o)
 	int ret;
 
 	memset(e, 0, sizeof(*e));
-	ck_assert_int_eq(virtio_env_create(&e->v, &env_params), 0);
+	ck_assert_int_eq(virtio_env_create(&e->v, o->params ? o->params : &env_params), 0);
 	make_image(e->path, sizeof(e->path), o->size, 1);
 	e->cfg = config_of(e->path, o);
 	ret = virtio_blk_create(&e->cfg, &e->v.lg, &ops, &dev);
@@ -370,7 +397,8 @@ START_TEST(test_identity_and_config)
 	env_create(&e, &(struct opts){.block_size = 4096});
 	ck_assert_str_eq(e.v.ops->name, "virtio-blk");
 	ck_assert_uint_eq(e.v.ops->device_type, VIRTIO_ID_BLOCK);
-	ck_assert_uint_eq(e.v.ops->nr_queues, 1);
+	/* crosvm's default: 16 queues, the driver told so through F_MQ and num_queues. */
+	ck_assert_uint_eq(e.v.nr_queues, 16);
 	ck_assert_uint_eq(e.v.ops->config_size, 60);
 	f = device_features(&e);
 	ck_assert(f & BIT(VIRTIO_BLK_F_SEG_MAX));
@@ -379,9 +407,9 @@ START_TEST(test_identity_and_config)
 	ck_assert(f & BIT(VIRTIO_BLK_F_FLUSH));
 	ck_assert(f & BIT(VIRTIO_BLK_F_DISCARD));
 	ck_assert(f & BIT(VIRTIO_BLK_F_WRITE_ZEROES));
+	ck_assert(f & BIT(VIRTIO_BLK_F_MQ));
 	ck_assert(!(f & (BIT(VIRTIO_BLK_F_RO) | BIT(VIRTIO_BLK_F_GEOMETRY) |
-			 BIT(VIRTIO_BLK_F_TOPOLOGY) | BIT(VIRTIO_BLK_F_CONFIG_WCE) |
-			 BIT(VIRTIO_BLK_F_MQ))));
+			 BIT(VIRTIO_BLK_F_TOPOLOGY) | BIT(VIRTIO_BLK_F_CONFIG_WCE))));
 
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 64);
 	ck_assert_uint_eq(cfg_rd(&e, 8, 4), VIRTIO_BLK_SIZE_MAX);
@@ -390,6 +418,7 @@ START_TEST(test_identity_and_config)
 	ck_assert_uint_eq(cfg_rd(&e, 20, 4), 4096);
 	ck_assert_uint_eq(cfg_rd(&e, 24, 8), 0); /* topology */
 	ck_assert_uint_eq(cfg_rd(&e, 32, 1), 0); /* writeback */
+	ck_assert_uint_eq(cfg_rd(&e, 34, 2), 16);
 	ck_assert_uint_eq(cfg_rd(&e, 36, 4), UINT32_MAX);
 	ck_assert_uint_eq(cfg_rd(&e, 40, 4), 32);
 	ck_assert_uint_eq(cfg_rd(&e, 44, 4), 128);
@@ -404,6 +433,17 @@ START_TEST(test_identity_and_config)
 	virtio_env_wr(&e.v, VIRTIO_PCI_DEVICE_OFF + 20, 4, 512);
 	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 64);
 	ck_assert_uint_eq(cfg_rd(&e, 20, 4), 4096);
+	env_destroy(&e);
+
+	/* One queue is the plain device, as crosvm has it. */
+	env_create(&e, &(struct opts){.num_queues = 1});
+	ck_assert_uint_eq(e.v.nr_queues, 1);
+	ck_assert(!(device_features(&e) & BIT(VIRTIO_BLK_F_MQ)));
+	ck_assert_uint_eq(cfg_rd(&e, 34, 2), 0);
+	env_destroy(&e);
+	env_create(&e, &(struct opts){.num_queues = 3});
+	ck_assert_uint_eq(e.v.nr_queues, 3);
+	ck_assert_uint_eq(cfg_rd(&e, 34, 2), 3);
 	env_destroy(&e);
 }
 END_TEST
@@ -598,9 +638,15 @@ START_TEST(test_batch_interrupt)
 	virtq_driver_kick(&e.v.drv[0]);
 	ck_assert_uint_eq(wait_irq(&e, Q_VECTOR), 1);
 	ck_assert_uint_eq(virtq_driver_used_idx(&e.v.drv[0]), N + 1);
-	for (unsigned i = 0; i < N; i++) {
+	/* Completions may come in any order (virtio allows it; io_uring does it). */
+	for (unsigned k = 0; k < N; k++) {
+		unsigned i = N;
+
 		ck_assert_int_eq(virtq_driver_get_used(&e.v.drv[0], &id, &len), 0);
-		ck_assert_uint_eq(id, head[i]);
+		for (unsigned j = 0; j < N; j++)
+			if (head[j] == id)
+				i = j;
+		ck_assert_uint_lt(i, N);
 		ck_assert_uint_eq(len, SECTOR + 1);
 		ck_assert_uint_eq(*virtio_env_ptr(&e.v, STATUS_GPA + i, 1), VIRTIO_BLK_S_OK);
 		for (unsigned j = 0; j < SECTOR; j++)
@@ -1037,9 +1083,11 @@ END_TEST
 
 static bool is_transport_fd(struct env *e, int fd)
 {
-	if (fd == e->v.irq.intx_fd || fd == e->v.irq.intx_resample_fd ||
-	    fd == e->v.desc.ioevents[0].fd)
+	if (fd == e->v.irq.intx_fd || fd == e->v.irq.intx_resample_fd)
 		return true;
+	for (unsigned i = 0; i < e->v.desc.nr_ioevents; i++)
+		if (fd == e->v.desc.ioevents[i].fd)
+			return true;
 	for (unsigned i = 0; i < e->v.irq.nr_vectors; i++)
 		if (fd == e->v.irq.vector_fds[i])
 			return true;
@@ -1048,12 +1096,12 @@ static bool is_transport_fd(struct env *e, int fd)
 
 /*
  * The sandbox keeps only the listed fds: the image, the queue's kick eventfd (the worker
- * waits on it) and the worker's stop eventfd must be.
+ * waits on it), the worker's wake eventfd and, on io_uring, the ring must be.
  */
 START_TEST(test_fds)
 {
 	struct fd_list l = {0};
-	unsigned eventfds = 0;
+	unsigned eventfds = 0, rings = 0;
 	char link[PATH_MAX], proc[64];
 	bool kick = false;
 	struct env e;
@@ -1072,11 +1120,16 @@ START_TEST(test_fds)
 		n = readlink(proc, link, sizeof(link) - 1);
 		ck_assert_int_gt(n, 0);
 		link[n] = 0;
+		if (strcmp(link, "anon_inode:[io_uring]") == 0) {
+			rings++;
+			continue;
+		}
 		ck_assert_str_eq(link, "anon_inode:[eventfd]");
 		eventfds++;
 	}
 	ck_assert(kick);
 	ck_assert_uint_eq(eventfds, 1);
+	ck_assert_uint_eq(rings, engine == DISK_ENGINE_URING ? 1 : 0);
 	env_destroy(&e);
 }
 END_TEST
@@ -1126,6 +1179,314 @@ START_TEST(test_reset_and_broken_ring)
 }
 END_TEST
 
+/* ---- several queues, many requests in flight ---- */
+
+/* Where request i of the many-request tests keeps its header and status. */
+#define MANY_HDR_GPA	0x300000ULL
+#define MANY_STATUS_GPA 0x310000ULL
+
+/* Request i on queue q: a read of one sector into its own 512 bytes of the data area. */
+static uint16_t add_read(struct env *e, unsigned q, unsigned i, uint64_t sector)
+{
+	struct virtio_blk_outhdr h = {.type = htole32(VIRTIO_BLK_T_IN), .sector = htole64(sector)};
+	struct virtq_buf b[3] = {
+		{.gpa = MANY_HDR_GPA + 16 * i, .len = 16},
+		{.gpa = DATA_GPA + (uint64_t)i * SECTOR, .len = SECTOR, .writable = true},
+		{.gpa = MANY_STATUS_GPA + i, .len = 1, .writable = true},
+	};
+
+	ck_assert_int_eq(guest_mem_write(&e->v.mem, MANY_HDR_GPA + 16 * i, &h, sizeof(h)), 0);
+	*virtio_env_ptr(&e->v, MANY_STATUS_GPA + i, 1) = NO_STATUS;
+	memset(virtio_env_ptr(&e->v, DATA_GPA + (uint64_t)i * SECTOR, SECTOR), 0, SECTOR);
+	return virtio_env_add(&e->v, q, b, 3);
+}
+
+/* Collects n used entries of queue q into used[head] (their lengths). */
+static void collect(struct env *e, unsigned q, unsigned n, int64_t *used)
+{
+	unsigned got = 0;
+
+	for (unsigned r = 0; r < WAIT_ROUNDS && got < n; r++) {
+		uint16_t id;
+		uint32_t len;
+
+		virtio_env_run_loop(&e->v);
+		while (got < n && virtq_driver_get_used(&e->v.drv[q], &id, &len) == 0) {
+			ck_assert_int_lt(id, QSIZE);
+			ck_assert_int_eq(used[id], -1);
+			used[id] = len;
+			got++;
+		}
+		if (got < n)
+			usleep(WAIT_US);
+	}
+	ck_assert_msg(got == n, "queue %u: %u of %u requests completed", q, got, n);
+}
+
+/*
+ * A driver using several queues, as Linux does with F_MQ: each request completes on the
+ * queue it was posted to, and each queue interrupts on its own vector.
+ */
+START_TEST(test_several_queues)
+{
+	enum { NQ = 4, PER_Q = 8 };
+	uint16_t head[NQ][PER_Q];
+	struct env e;
+
+	env_create(&e, &(struct opts){.num_queues = NQ, .params = &mq_params});
+	virtio_env_init(&e.v, FEATURES | BIT(VIRTIO_BLK_F_MQ), NQ);
+	for (unsigned q = 0; q < NQ; q++)
+		virtio_env_count(e.v.irq.vector_fds[VIRTIO_ENV_Q_VECTOR(q)]);
+	for (unsigned q = 0; q < NQ; q++)
+		for (unsigned k = 0; k < PER_Q; k++)
+			head[q][k] = add_read(&e, q, q * PER_Q + k, q * PER_Q + k);
+	for (unsigned q = 0; q < NQ; q++)
+		virtq_driver_kick(&e.v.drv[q]);
+	for (unsigned q = 0; q < NQ; q++) {
+		int64_t used[QSIZE];
+
+		for (unsigned i = 0; i < QSIZE; i++)
+			used[i] = -1;
+		collect(&e, q, PER_Q, used);
+		for (unsigned k = 0; k < PER_Q; k++) {
+			unsigned i = q * PER_Q + k;
+
+			ck_assert_int_eq(used[head[q][k]], SECTOR + 1);
+			ck_assert_uint_eq(*virtio_env_ptr(&e.v, MANY_STATUS_GPA + i, 1),
+					  VIRTIO_BLK_S_OK);
+			ck_assert(file_is_pattern(&e, (uint64_t)i * SECTOR,
+						  (uint64_t)i * SECTOR + 1, 1));
+			ck_assert_uint_eq(*virtio_env_ptr(&e.v, DATA_GPA + (uint64_t)i * SECTOR, 1),
+					  pat((uint64_t)i * SECTOR, 1));
+		}
+		ck_assert_uint_ge(wait_irq(&e, VIRTIO_ENV_Q_VECTOR(q)), 1);
+	}
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_LIVE);
+	env_destroy(&e);
+}
+END_TEST
+
+/*
+ * More requests posted at once than the device serves at once (VIRTIO_BLK_MAX_INFLIGHT):
+ * the rest wait in the rings and are served as slots free up, on every queue; all complete.
+ */
+START_TEST(test_more_requests_than_slots)
+{
+	enum { NQ = 16, PER_Q = QSIZE / 3 }; /* three descriptors a request */
+	uint16_t head[NQ][PER_Q];
+	struct env e;
+
+	ck_assert_uint_gt(NQ * PER_Q, VIRTIO_BLK_MAX_INFLIGHT);
+	env_create(&e, &(struct opts){.num_queues = NQ, .params = &mq_params});
+	virtio_env_init(&e.v, FEATURES | BIT(VIRTIO_BLK_F_MQ), NQ);
+	for (unsigned q = 0; q < NQ; q++)
+		for (unsigned k = 0; k < PER_Q; k++)
+			head[q][k] = add_read(&e, q, q * PER_Q + k, (q * PER_Q + k) % 64);
+	for (unsigned q = 0; q < NQ; q++)
+		virtq_driver_kick(&e.v.drv[q]);
+	for (unsigned q = 0; q < NQ; q++) {
+		int64_t used[QSIZE];
+
+		for (unsigned i = 0; i < QSIZE; i++)
+			used[i] = -1;
+		collect(&e, q, PER_Q, used);
+		for (unsigned k = 0; k < PER_Q; k++) {
+			unsigned i = q * PER_Q + k;
+
+			ck_assert_int_eq(used[head[q][k]], SECTOR + 1);
+			ck_assert_uint_eq(*virtio_env_ptr(&e.v, MANY_STATUS_GPA + i, 1),
+					  VIRTIO_BLK_S_OK);
+			ck_assert_uint_eq(*virtio_env_ptr(&e.v, DATA_GPA + (uint64_t)i * SECTOR, 1),
+					  pat((uint64_t)(i % 64) * SECTOR, 1));
+		}
+	}
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_LIVE);
+	env_destroy(&e);
+}
+END_TEST
+
+/*
+ * A FLUSH posted behind writes in the same batch completes after every one of them, whatever
+ * order the back end finishes them in, and their data is in the image by then.
+ */
+START_TEST(test_flush_after_the_writes_it_covers)
+{
+	enum { N = 8 };
+	uint16_t flush, head[N], id;
+	bool seen[N] = {0};
+	uint32_t len;
+	struct env e;
+
+	env_init(&e, &(struct opts){0});
+	for (unsigned i = 0; i < N; i++) {
+		memset(virtio_env_ptr(&e.v, DATA_GPA + i * SECTOR, SECTOR), 0x60 + i, SECTOR);
+		head[i] = add_slot(&e, i, VIRTIO_BLK_T_OUT, 8 + i, DATA_GPA + i * SECTOR, SECTOR,
+				   false);
+	}
+	flush = add_slot(&e, N, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false);
+	virtq_driver_kick(&e.v.drv[0]);
+	wait_used_idx(&e, N + 1);
+	for (unsigned k = 0; k < N + 1; k++) {
+		ck_assert_int_eq(virtq_driver_get_used(&e.v.drv[0], &id, &len), 0);
+		ck_assert_uint_eq(len, 1);
+		if (k == N) {
+			ck_assert_uint_eq(id, flush);
+			break;
+		}
+		for (unsigned i = 0; i < N; i++)
+			if (head[i] == id)
+				seen[i] = true;
+	}
+	for (unsigned i = 0; i < N; i++) {
+		uint8_t buf[SECTOR];
+
+		ck_assert(seen[i]);
+		ck_assert_uint_eq(*virtio_env_ptr(&e.v, STATUS_GPA + i, 1), VIRTIO_BLK_S_OK);
+		file_read(&e, buf, SECTOR, (8 + i) * SECTOR);
+		ck_assert(all_byte(buf, SECTOR, 0x60 + i));
+	}
+	env_destroy(&e);
+}
+END_TEST
+
+/* Posts n writes of one sector each (sector 4 + i) and kicks, without waiting. */
+static void post_writes(struct env *e, unsigned n, uint8_t fill)
+{
+	for (unsigned i = 0; i < n; i++) {
+		memset(virtio_env_ptr(&e->v, DATA_GPA + i * SECTOR, SECTOR), fill, SECTOR);
+		add_slot(e, i, VIRTIO_BLK_T_OUT, 4 + i, DATA_GPA + i * SECTOR, SECTOR, false);
+	}
+	virtq_driver_kick(&e->v.drv[0]);
+}
+
+/*
+ * The driver resets while requests are in flight: the reset waits for them to finish on the
+ * disk, writes no used entry after it, and the device works again after the next init.
+ */
+START_TEST(test_reset_with_requests_in_flight)
+{
+	enum { N = 16 };
+	uint8_t st;
+	struct env e;
+
+	env_init(&e, &(struct opts){0});
+	for (unsigned round = 0; round < 4; round++) {
+		uint16_t used_before;
+
+		post_writes(&e, N, 0x30 + round);
+		virtio_env_wr(&e.v, VIRTIO_PCI_COMMON_STATUS, 1, 0);
+		ck_assert_uint_eq(virtio_env_status(&e.v), 0);
+		used_before = virtq_driver_used_idx(&e.v.drv[0]);
+		usleep(10000);
+		/* Nothing is written to the rings after the reset returned. */
+		ck_assert_uint_eq(virtq_driver_used_idx(&e.v.drv[0]), used_before);
+		init(&e, FEATURES);
+		ck_assert_uint_eq(rq_read(&e, 4, DATA_GPA + 0x10000, SECTOR, &st), SECTOR + 1);
+		ck_assert_uint_eq(st, VIRTIO_BLK_S_OK);
+	}
+	ck_assert_uint_eq(virtio_env_status(&e.v), S_LIVE);
+	env_destroy(&e);
+}
+END_TEST
+
+/* A resize while requests are in flight waits for them; they all complete, then it applies. */
+START_TEST(test_resize_with_requests_in_flight)
+{
+	enum { N = 16 };
+	struct reply r;
+	struct env e;
+
+	env_init(&e, &(struct opts){0});
+	post_writes(&e, N, 0x5c);
+	ck_assert_str_eq(resize_to(&e, 65536, &r), "{\"ok\":true}");
+	wait_used_idx(&e, N);
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_uint_eq(*virtio_env_ptr(&e.v, STATUS_GPA + i, 1), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(cfg_rd(&e, 0, 8), 128);
+	ck_assert_int_eq(file_stat(&e).st_size, 65536);
+	for (unsigned i = 0; i < N; i++) {
+		uint8_t buf[SECTOR];
+
+		file_read(&e, buf, SECTOR, (4 + i) * SECTOR);
+		ck_assert(all_byte(buf, SECTOR, 0x5c));
+	}
+	env_destroy(&e);
+}
+END_TEST
+
+/* ---- the io_uring back end's confinement ---- */
+
+static struct disk *open_uring(struct env *e)
+{
+	struct disk_config c = e->cfg;
+	struct disk *d;
+
+	c.engine = DISK_ENGINE_URING;
+	c.lock = false; /* the device holds the image's lock */
+	ck_assert_int_eq(disk_open(&c, &e->v.lg, &d), 0);
+	ck_assert_str_eq(d->engine, "io_uring");
+	return d;
+}
+
+/*
+ * The ring refuses, without running them, an operation it was not given (OPENAT, WRITE), a
+ * file outside its table (a plain fd), and takes what the device uses (WRITEV on the image).
+ */
+START_TEST(test_ring_refuses_what_it_was_not_given)
+{
+	char other[PATH_MAX], created[PATH_MAX];
+	uint8_t buf[SECTOR], before[SECTOR];
+	struct iovec iov = {.iov_base = buf, .iov_len = SECTOR};
+	struct io_uring_sqe sqe;
+	struct disk *d;
+	struct env e;
+	int fd;
+
+	env_create(&e, &(struct opts){0});
+	d = open_uring(&e);
+	memset(buf, 0xee, sizeof(buf));
+	file_read(&e, before, SECTOR, 0);
+
+	/* An operation outside the list: no file appears. */
+	snprintf(created, sizeof(created), "%s/virtio-blk-ring-openat", TEST_BUILD_DIR);
+	unlink(created);
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_openat(&sqe, AT_FDCWD, created, O_CREAT | O_RDWR, 0600);
+	ck_assert_int_eq(disk_uring_test_sqe(d, &sqe), -EACCES);
+	ck_assert_int_eq(access(created, F_OK), -1);
+
+	/* WRITE is not WRITEV: refused even on the image. */
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_write(&sqe, 0, buf, SECTOR, 0);
+	sqe.flags |= IOSQE_FIXED_FILE;
+	ck_assert_int_eq(disk_uring_test_sqe(d, &sqe), -EACCES);
+	ck_assert(file_is_pattern(&e, 0, SECTOR, 1));
+
+	/* A file that is not the image, by its plain fd: refused, and it is left as it was. */
+	make_image(other, sizeof(other), SECTOR, 7);
+	fd = open(other, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_writev(&sqe, fd, &iov, 1, 0);
+	ck_assert_int_eq(disk_uring_test_sqe(d, &sqe), -EACCES);
+	ck_assert_int_eq(pread_full(fd, before, SECTOR, 0), 0);
+	for (unsigned i = 0; i < SECTOR; i++)
+		ck_assert_uint_eq(before[i], pat(i, 7));
+	close(fd);
+	unlink(other);
+
+	/* What the device does: a vectored write to the image, as its fixed file. */
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_writev(&sqe, 0, &iov, 1, 0);
+	sqe.flags |= IOSQE_FIXED_FILE;
+	ck_assert_int_eq(disk_uring_test_sqe(d, &sqe), SECTOR);
+	file_read(&e, before, SECTOR, 0);
+	ck_assert(all_byte(before, SECTOR, 0xee));
+	disk_close(d);
+	env_destroy(&e);
+}
+END_TEST
+
 START_TEST(test_bad_block_size)
 {
 	struct disk_config c = {.path = "/nonexistent", .lock = true, .block_size = 1000};
@@ -1143,16 +1504,13 @@ START_TEST(test_bad_block_size)
 }
 END_TEST
 
-static Suite *suite(void)
+/* The tests every back end must pass. */
+static void add_common(TCase *tc)
 {
-	Suite *s = suite_create("virtio_blk");
-	TCase *tc = tcase_create("core");
-
 	tcase_add_test(tc, test_identity_and_config);
 	tcase_add_test(tc, test_feature_variants);
 	tcase_add_test(tc, test_read_write_every_sector);
-	tcase_add_test(tc, test_flush_completes_after_fdatasync);
-	tcase_add_test(tc, test_flush_each_in_a_batch);
+	tcase_add_test(tc, test_flush_after_the_writes_it_covers);
 	tcase_add_test(tc, test_batch_interrupt);
 	tcase_add_test(tc, test_notify_through_bar);
 	tcase_add_test(tc, test_read_only_refuses_writes);
@@ -1170,7 +1528,29 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_interrupt_suppression);
 	tcase_add_test(tc, test_reset_and_broken_ring);
 	tcase_add_test(tc, test_bad_block_size);
-	suite_add_tcase(s, tc);
+	tcase_add_test(tc, test_several_queues);
+	tcase_add_test(tc, test_more_requests_than_slots);
+	tcase_add_test(tc, test_reset_with_requests_in_flight);
+	tcase_add_test(tc, test_resize_with_requests_in_flight);
+}
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("virtio_blk");
+	TCase *sync = tcase_create("sync");
+	TCase *uring = tcase_create("uring");
+
+	tcase_add_checked_fixture(sync, use_sync, NULL);
+	add_common(sync);
+	/* The synchronous back end calls fdatasync itself, where this suite can watch it. */
+	tcase_add_test(sync, test_flush_completes_after_fdatasync);
+	tcase_add_test(sync, test_flush_each_in_a_batch);
+	suite_add_tcase(s, sync);
+
+	tcase_add_checked_fixture(uring, use_uring, NULL);
+	add_common(uring);
+	tcase_add_test(uring, test_ring_refuses_what_it_was_not_given);
+	suite_add_tcase(s, uring);
 	return s;
 }
 

@@ -58,12 +58,12 @@ int virtio_env_attach(struct virtio_env *e, const struct virtio_dev_ops *ops, vo
 		      const char *label)
 {
 	struct pci_irq_fds *irq = &e->irq;
+	unsigned nr = ops->queues ? ops->queues(dev) : ops->nr_queues;
 	int ret = 0;
 
-	if (ops->nr_queues > VIRTIO_MAX_QUEUES)
+	if (nr > VIRTIO_MAX_QUEUES)
 		return -EINVAL;
-	*irq = (struct pci_irq_fds){
-		.nr_vectors = ops->nr_queues + 1, .intx_fd = -1, .intx_resample_fd = -1};
+	*irq = (struct pci_irq_fds){.nr_vectors = nr + 1, .intx_fd = -1, .intx_resample_fd = -1};
 	for (unsigned i = 0; i < irq->nr_vectors; i++)
 		irq->vector_fds[i] = -1;
 	for (unsigned i = 0; i < irq->nr_vectors && !ret; i++)
@@ -84,7 +84,7 @@ int virtio_env_attach(struct virtio_env *e, const struct virtio_dev_ops *ops, vo
 	if (ret)
 		goto out_fds;
 	e->ops = ops;
-	e->nr_queues = ops->nr_queues;
+	e->nr_queues = nr;
 	return 0;
 
 out_fds:
