@@ -1,7 +1,10 @@
 #include "virtio/disk_uring.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
 #include <liburing.h>
+#include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +20,10 @@ struct disk_uring {
 	struct disk *raw;
 	struct io_uring ring;
 	const struct logger *log;
-	unsigned queued; /* SQEs prepared since the last commit */
-	uint64_t seq;	 /* of the last write submitted */
+	unsigned queued;      /* SQEs prepared since the last commit */
+	bool buffered;	      /* not O_DIRECT: the page cache may serve a request at once */
+	bool no_nowait_write; /* the file system refused RWF_NOWAIT writes once */
+	uint64_t seq;	      /* of the last write submitted */
 	/* Writes in the kernel, oldest first; FLUSHes waiting for them, in submission order. */
 	struct disk_req *writes_head, *writes_tail;
 	struct disk_req *flush_head, *flush_tail;
@@ -218,6 +223,35 @@ static int reap(struct disk *disk)
 	return commit(disk) < 0 ? -EIO : n;
 }
 
+/*
+ * Buffered images: what the page cache holds is copied at once, without blocking
+ * (RWF_NOWAIT), as io_uring would try first itself but without the ring's round trip; a
+ * large read io_uring would otherwise hand to a kernel worker whole at the first page that
+ * starts readahead. Whatever is left (not cached, a write that would block, an error) goes to
+ * the ring. Returns true when the request is done.
+ */
+static bool try_cached(struct disk_uring *u, struct disk_req *req)
+{
+	int fd = disk_raw_fd(u->raw);
+	bool write = req->op == DISK_WRITE;
+	ssize_t n;
+
+	if (!u->buffered || (write && u->no_nowait_write))
+		return false;
+	n = write ? pwritev2(fd, req->iov, (int)req->nr, (off_t)req->off, RWF_NOWAIT)
+		  : preadv2(fd, req->iov, (int)req->nr, (off_t)req->off, RWF_NOWAIT);
+	if (n < 0 && write && errno == EOPNOTSUPP)
+		u->no_nowait_write = true;
+	if (n <= 0)
+		return false;
+	if ((uint64_t)n >= iov_total(req->iov, req->nr)) {
+		req->done(req, 0);
+		return true;
+	}
+	advance(req, (uint64_t)n);
+	return false;
+}
+
 static int submit_rw(struct disk_uring *u, struct disk_req *req)
 {
 	uint64_t len = iov_total(req->iov, req->nr);
@@ -238,6 +272,8 @@ static int submit_rw(struct disk_uring *u, struct disk_req *req)
 	/* O_DIRECT on buffers the kernel will not take: the raw file bounces them. */
 	if (!disk_raw_direct_ok(u->raw, req->iov, req->nr, req->off))
 		return disk_submit(u->raw, req);
+	if (req->nr <= IOV_MAX && try_cached(u, req))
+		return 0;
 	ret = queue_rw(u, req);
 	if (ret < 0)
 		return ret;
@@ -418,6 +454,7 @@ int disk_uring_wrap(struct disk *raw, const struct logger *lg, struct disk **out
 	}
 	u->raw = raw;
 	u->log = lg;
+	u->buffered = !(fcntl(disk_raw_fd(raw), F_GETFL) & O_DIRECT);
 	u->d = *raw;
 	u->d.ops = &uring_ops;
 	u->d.event_fd = u->ring.ring_fd;

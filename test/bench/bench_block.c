@@ -3,16 +3,17 @@
  *
  * The device is built as the VMM builds it: virtio_blk_create behind the virtio-pci
  * transport, started on an event loop thread, its worker waiting on the queue's ioeventfd
- * and raising the queue's MSI-X eventfd. With --sandboxed a second instance of the device
- * runs in its jailed child process exactly as the VMM runs it (sandbox_jail_device, the
- * built-in seccomp policies), its registers reached through the proxy, so the cost of the
- * sandbox shows side by side.
+ * and raising the queue's MSI-X eventfd. Two instances run side by side: one on the io_uring
+ * back end ("uring"), one on the synchronous back end (async-executor=epoll, "sync"). With
+ * --sandboxed a third, on io_uring, runs in its jailed child process exactly as the VMM runs
+ * it (sandbox_jail_device, the built-in seccomp policies), its registers reached through the
+ * proxy, so the cost of the sandbox shows too.
  *
  * This thread plays the Linux driver with virtq_driver: it keeps `qd` requests in flight,
  * kicks as the ring asks, sleeps on the interrupt eventfd and re-arms used_event as Linux
- * does with EVENT_IDX. The raw figures are one thread doing pread/pwrite (preadv/pwritev
- * with the same buffers when a request has several) back to back on the same file, at the
- * same offsets in the same order: the best a single synchronous I/O thread gets.
+ * does with EVENT_IDX. The raw figures are the host's best at the same queue depth: one
+ * thread keeping `qd` requests in flight on the same file with io_uring (as fio's io_uring
+ * engine does with iodepth=qd), at the same offsets in the same order, the same buffers.
  *
  * Other work on the machine (page cache writeback, other processes) comes and goes, so each
  * pattern runs in rounds, device and raw in turn, and the medians are reported. The
@@ -34,6 +35,7 @@
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
+#include <liburing.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <linux/virtio_blk.h>
@@ -99,19 +101,20 @@ struct result {
 struct side {
 	const char *label;
 	bool sandboxed;
+	enum disk_engine engine;
+	pthread_t loop; /* runs the unsandboxed device's loop */
+	bool loop_running;
 	pid_t pid;		 /* its device process, when sandboxed */
 	struct virtio_env env;	 /* its memory, transport, interrupts and queue driver */
 	uint64_t slot_of[QSIZE]; /* head -> slot */
 };
 
-enum { UNSANDBOXED, SANDBOXED, NR_SIDES };
+enum { URING, SYNC, SANDBOXED, NR_SIDES };
 
 struct bench {
 	struct options o;
 	uint64_t size;
 	struct logger lg;
-	pthread_t loop; /* runs the unsandboxed device's loop */
-	bool loop_running;
 	struct side side[NR_SIDES];
 	/* The sandbox: what it needs of a VM, the proxy's loop, and an empty root. */
 	struct vm_events events;
@@ -240,12 +243,14 @@ static void print_machine(struct bench *b)
 	       b->o.rounds, b->o.seconds, b->o.sandboxed ? ", sandboxed device" : "");
 	printf("device:   virtio-blk through the virtio-pci transport (ioeventfd kick to the "
 	       "worker thread, MSI-X eventfd),\n"
-	       "          driven by a host thread playing the guest driver%s\n",
-	       b->o.sandboxed ? "; sbx = the same device in its jailed process (seccomp "
+	       "          driven by a host thread playing the guest driver; uring = io_uring "
+	       "back end, sync = synchronous\n          back end (async-executor=epoll)%s\n",
+	       b->o.sandboxed ? "; sbx = io_uring in its jailed process (seccomp "
 				"block_device policy)"
 			      : "");
-	printf("raw:      one thread, pread/pwrite (preadv/pwritev for split buffers) back to "
-	       "back, same offsets\n\n");
+	printf("raw:      one thread keeping qd requests in flight with io_uring (readv/writev, "
+	       "the file registered),\n          same offsets, same buffers: the host's best at "
+	       "that queue depth\n\n");
 }
 
 /* ---- the image ---- */
@@ -290,9 +295,9 @@ out:
 
 static void *loop_thread(void *arg)
 {
-	struct bench *b = arg;
+	struct side *s = arg;
 
-	event_base_dispatch(b->side[UNSANDBOXED].env.eb);
+	event_base_dispatch(s->env.eb);
 	return NULL;
 }
 
@@ -348,7 +353,8 @@ static int side_create(struct bench *b, struct side *s)
 	struct disk_config cfg = {.path = (char *)b->o.file,
 				  .sparse = true,
 				  .direct = b->o.direct,
-				  .block_size = 512};
+				  .block_size = 512,
+				  .engine = s->engine};
 	struct sandbox_opts so = {.pivot_root = b->root,
 				  .events = &b->events,
 				  .stopping = &b->stopping,
@@ -399,22 +405,26 @@ static int devices_create(struct bench *b)
 		if (ret)
 			return ret;
 	}
-	ret = side_create(b, &b->side[UNSANDBOXED]);
-	if (ret)
-		return ret;
-	ret = -pthread_create(&b->loop, NULL, loop_thread, b);
-	if (ret)
-		return ret;
-	b->loop_running = true;
+	for (unsigned i = URING; i <= SYNC; i++) {
+		struct side *s = &b->side[i];
+
+		ret = side_create(b, s);
+		if (!ret)
+			ret = -pthread_create(&s->loop, NULL, loop_thread, s);
+		if (ret)
+			return ret;
+		s->loop_running = true;
+	}
 	return 0;
 }
 
 static void devices_destroy(struct bench *b)
 {
-	if (b->loop_running) {
-		event_base_loopbreak(b->side[UNSANDBOXED].env.eb);
-		pthread_join(b->loop, NULL);
-	}
+	for (unsigned i = 0; i < NR_SIDES; i++)
+		if (b->side[i].loop_running) {
+			event_base_loopbreak(b->side[i].env.eb);
+			pthread_join(b->side[i].loop, NULL);
+		}
 	/* A device process stops when its proxy closes, and is reaped when it is destroyed. */
 	atomic_store(&b->stopping, true);
 	for (unsigned i = 0; i < NR_SIDES; i++) {
@@ -538,56 +548,104 @@ static int run_device(struct bench *b, struct side *s, const struct pattern *p, 
 
 /* ---- raw ---- */
 
+/* Queues request `slot` (its buffer) at the next offset of the pattern. */
+static void raw_queue(struct bench *b, const struct pattern *p, struct io_uring *ring,
+		      uint8_t *bufs, struct iovec *iov, unsigned slot)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring); /* never NULL: qd <= entries */
+	uint8_t *buf = bufs + (size_t)slot * p->bs;
+	struct iovec *v = iov + (size_t)slot * MAX_SEGS;
+	uint32_t seg = p->bs / p->segs;
+	uint64_t off = next_offset(b, p);
+
+	for (unsigned i = 0; i < p->segs; i++)
+		v[i] = (struct iovec){.iov_base = buf + (size_t)i * seg, .iov_len = seg};
+	if (p->write)
+		io_uring_prep_writev(sqe, 0, v, p->segs, off);
+	else
+		io_uring_prep_readv(sqe, 0, v, p->segs, off);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, slot);
+}
+
 /*
- * Like the device, the raw thread cycles through qd buffers (the driver's slots), so both
- * copy through the same amount of memory.
+ * The host's best at this queue depth: one thread keeping qd requests in flight with
+ * io_uring, each completion replaced by the next request, submissions batched (fio's
+ * io_uring engine). Like the device, it cycles through qd buffers (the driver's slots), so
+ * both copy through the same amount of memory.
  */
 static int run_raw(struct bench *b, const struct pattern *p, struct result *r)
 {
 	int fd = open(b->o.file, O_RDWR | O_CLOEXEC | (b->o.direct ? O_DIRECT : 0));
-	struct iovec iov[MAX_SEGS];
-	uint32_t seg = p->bs / p->segs;
+	struct iovec *iov = calloc((size_t)p->qd * MAX_SEGS, sizeof(*iov));
+	unsigned inflight = 0;
 	double start, end, cpu;
+	struct io_uring ring;
 	uint64_t ops = 0;
 	uint8_t *bufs = NULL;
-	int ret = 0;
+	int ret;
 
-	if (fd < 0)
-		return -errno;
+	if (fd < 0 || !iov) {
+		ret = fd < 0 ? -errno : -ENOMEM;
+		goto out_fd;
+	}
 	if (posix_memalign((void **)&bufs, 4096, (size_t)p->bs * p->qd)) {
-		close(fd);
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto out_fd;
 	}
 	memset(bufs, 0x5a, (size_t)p->bs * p->qd);
+	ret = io_uring_queue_init(MAX_QD, &ring, 0);
+	if (ret < 0)
+		goto out_bufs;
+	ret = io_uring_register_files(&ring, &fd, 1);
+	if (ret < 0)
+		goto out_ring;
 	restart_offsets(b);
 	cpu = clock_secs(CLOCK_THREAD_CPUTIME_ID);
 	start = now();
 	end = start + b->o.seconds;
-	/* Check the clock every few requests only, as the device loop effectively does. */
-	while (!ret && ((ops & 15) || now() < end)) {
-		uint8_t *buf = bufs + (size_t)(ops % p->qd) * p->bs;
-		uint64_t off = next_offset(b, p);
-		ssize_t n;
+	for (unsigned slot = 0; slot < p->qd; slot++, inflight++)
+		raw_queue(b, p, &ring, bufs, iov, slot);
+	while (inflight) {
+		struct io_uring_cqe *cqe;
+		bool more = now() < end;
+		unsigned head, n = 0;
 
-		if (p->segs == 1) {
-			ret = p->write ? pwrite_full(fd, buf, p->bs, (off_t)off)
-				       : pread_full(fd, buf, p->bs, (off_t)off);
-		} else {
-			for (unsigned i = 0; i < p->segs; i++)
-				iov[i] = (struct iovec){.iov_base = buf + (size_t)i * seg,
-							.iov_len = seg};
-			/* Whole or nothing is what the page cache gives; short is an error here. */
-			n = p->write ? pwritev(fd, iov, (int)p->segs, (off_t)off)
-				     : preadv(fd, iov, (int)p->segs, (off_t)off);
-			ret = n == (ssize_t)p->bs ? 0 : n < 0 ? -errno : -EIO;
+		ret = io_uring_submit_and_wait(&ring, 1);
+		if (ret < 0 && ret != -EINTR)
+			break;
+		ret = 0;
+		io_uring_for_each_cqe(&ring, head, cqe)
+		{
+			unsigned slot = (unsigned)io_uring_cqe_get_data64(cqe);
+
+			if (cqe->res != (int)p->bs) {
+				ret = cqe->res < 0 ? cqe->res : -EIO;
+				break;
+			}
+			n++;
+			ops++;
+			inflight--;
+			if (more) {
+				raw_queue(b, p, &ring, bufs, iov, slot);
+				inflight++;
+			}
 		}
-		ops++;
+		io_uring_cq_advance(&ring, n);
+		if (ret)
+			break;
 	}
 	r->secs = now() - start;
 	r->cpu = clock_secs(CLOCK_THREAD_CPUTIME_ID) - cpu;
 	r->ops = ops;
+out_ring:
+	io_uring_queue_exit(&ring);
+out_bufs:
 	free(bufs);
-	close(fd);
+out_fd:
+	free(iov);
+	if (fd >= 0)
+		close(fd);
 	return ret;
 }
 
@@ -621,12 +679,14 @@ static void summarize(const struct result *r, unsigned n, double *rate, double *
 
 static void print_header(const struct bench *b)
 {
-	printf("%-16s %3s  %10s %8s %7s", "pattern", "qd", "dev req/s", "MB/s", "cpu us");
+	printf("%-16s %3s  %10s %7s  %10s %7s", "pattern", "qd", "uring/s", "cpu us", "sync/s",
+	       "cpu us");
 	if (b->o.sandboxed)
-		printf("  %10s %8s %7s", "sbx req/s", "MB/s", "cpu us");
-	printf("  %10s %8s %7s  %7s", "raw req/s", "MB/s", "cpu us", "dev/raw");
+		printf("  %10s %7s", "sbx/s", "cpu us");
+	printf("  %10s %7s  %8s %8s", "raw/s", "cpu us", "MB/s", "uring/raw");
+	printf(" %9s", "sync/raw");
 	if (b->o.sandboxed)
-		printf(" %7s", "sbx/raw");
+		printf(" %8s", "sbx/raw");
 	printf("\n");
 }
 
@@ -638,15 +698,15 @@ static void print_row(const struct bench *b, const struct pattern *p,
 	for (unsigned v = 0; v <= NR_SIDES; v++)
 		if (v != SANDBOXED || b->o.sandboxed)
 			summarize(res[v], b->o.rounds, &rate[v], &cpu[v]);
-	printf("%-16s %3u  %10.0f %8.1f %7.1f", p->name, p->qd, rate[UNSANDBOXED],
-	       rate[UNSANDBOXED] * p->bs / 1e6, cpu[UNSANDBOXED]);
+	printf("%-16s %3u  %10.0f %7.1f  %10.0f %7.1f", p->name, p->qd, rate[URING], cpu[URING],
+	       rate[SYNC], cpu[SYNC]);
 	if (b->o.sandboxed)
-		printf("  %10.0f %8.1f %7.1f", rate[SANDBOXED], rate[SANDBOXED] * p->bs / 1e6,
-		       cpu[SANDBOXED]);
-	printf("  %10.0f %8.1f %7.1f  %7.2f", rate[NR_SIDES], rate[NR_SIDES] * p->bs / 1e6,
-	       cpu[NR_SIDES], rate[UNSANDBOXED] / rate[NR_SIDES]);
+		printf("  %10.0f %7.1f", rate[SANDBOXED], cpu[SANDBOXED]);
+	printf("  %10.0f %7.1f  %8.1f %8.2f", rate[NR_SIDES], cpu[NR_SIDES],
+	       rate[NR_SIDES] * p->bs / 1e6, rate[URING] / rate[NR_SIDES]);
+	printf(" %9.2f", rate[SYNC] / rate[NR_SIDES]);
 	if (b->o.sandboxed)
-		printf(" %7.2f", rate[SANDBOXED] / rate[NR_SIDES]);
+		printf(" %8.2f", rate[SANDBOXED] / rate[NR_SIDES]);
 	printf("\n");
 	fflush(stdout);
 }
@@ -766,7 +826,8 @@ static int run_pattern(struct bench *b, const struct pattern *p)
 	unsigned order[NR_SIDES + 1], n = 0;
 	int ret = 0;
 
-	order[n++] = UNSANDBOXED;
+	order[n++] = URING;
+	order[n++] = SYNC;
 	if (b->o.sandboxed)
 		order[n++] = SANDBOXED;
 	order[n++] = NR_SIDES;
@@ -785,8 +846,10 @@ int main(int argc, char **argv)
 {
 	static const struct pattern patterns[] = {
 		{"rand read 4k", false, true, 4096, 1, 1},
+		{"rand read 4k", false, true, 4096, 8, 1},
 		{"rand read 4k", false, true, 4096, 32, 1},
 		{"rand write 4k", true, true, 4096, 1, 1},
+		{"rand write 4k", true, true, 4096, 8, 1},
 		{"rand write 4k", true, true, 4096, 32, 1},
 		{"seq read 1M", false, false, MAX_BS, 1, 1},
 		{"seq write 1M", true, false, MAX_BS, 1, 1},
@@ -804,9 +867,13 @@ int main(int argc, char **argv)
 		free(b);
 		return 2;
 	}
-	b->side[UNSANDBOXED].label = "virtio-blk0";
-	b->side[SANDBOXED].label = "virtio-blk1";
+	b->side[URING].label = "virtio-blk0";
+	b->side[URING].engine = DISK_ENGINE_URING;
+	b->side[SYNC].label = "virtio-blk1";
+	b->side[SYNC].engine = DISK_ENGINE_SYNC;
+	b->side[SANDBOXED].label = "virtio-blk2";
 	b->side[SANDBOXED].sandboxed = true;
+	b->side[SANDBOXED].engine = DISK_ENGINE_URING;
 	b->size = b->o.size_mib << 20;
 	b->rng = SEED;
 	log_init(&b->lg);
