@@ -1,11 +1,14 @@
 /*
- * libFuzzer target for virtio-blk's request handler: the input is the device's options, a
+ * libFuzzer target for virtio-blk's request path: the input is the device's options, a
  * sequence of request chains (their shape: how many readable and writable buffers of which
  * lengths) and the bytes the guest put in the readable buffers, served against a small
- * memfd image. Or, with flag bit 4, a control command.
+ * memfd image, all started together and in flight at once as the worker serves a queue
+ * (virtio_blk_handle_chains), on the io_uring back end or the synchronous one. Or, with flag
+ * bit 4, a control command.
  *
  *   [0]      flags: bit 0 read-only, bit 1 sparse, bit 2 has an id, bit 3 odd image size,
- *            bit 4 the rest is a control command: op (1 byte), arg (8 bytes, little-endian)
+ *            bit 4 the rest is a control command: op (1 byte), arg (8 bytes, little-endian),
+ *            bit 5 the synchronous back end (else io_uring, where the kernel allows it)
  *   then per request (at most MAX_REQS):
  *   [0]      readable buffers (low nibble, mod MAX_BUFS + 1), writable (high nibble, same)
  *   [1..]    2 bytes of length per buffer (little-endian, mod MAX_BUF_LEN + 1)
@@ -43,8 +46,11 @@ struct fuzz {
 	const struct virtio_dev_ops *ops;
 	void *dev;
 	int memfd;
-	struct iovec iov[2 * MAX_BUFS];
-	uint8_t arena[ARENA_SIZE];
+	unsigned nr;
+	struct virtq_chain c[MAX_REQS];
+	uint32_t written[MAX_REQS];
+	struct iovec iov[MAX_REQS][2 * MAX_BUFS];
+	uint8_t arena[MAX_REQS][ARENA_SIZE];
 };
 
 static void replied(void *ctx, const struct dev_reply *reply)
@@ -69,13 +75,13 @@ static void command(struct fuzz *f, const uint8_t *p, size_t len)
 		__builtin_trap();
 }
 
-/* Parses one request at *p; returns false when the input is used up. */
+/* Parses one request at *p into chain f->nr; returns false when the input is used up. */
 static bool one_request(struct fuzz *f, const uint8_t **p, const uint8_t *end)
 {
-	struct virtq_chain c = {.iov = f->iov, .iov_cap = ARRAY_SIZE(f->iov)};
+	struct virtq_chain c = {.iov = f->iov[f->nr], .iov_cap = ARRAY_SIZE(f->iov[0])};
+	uint8_t *arena = f->arena[f->nr];
 	unsigned nr_out, nr_in;
-	uint8_t *next = f->arena;
-	uint32_t written;
+	uint8_t *next = arena;
 	size_t fill;
 
 	if (*p >= end)
@@ -91,7 +97,7 @@ static bool one_request(struct fuzz *f, const uint8_t **p, const uint8_t *end)
 		/* Empty buffers never reach a device: the queue drops them. */
 		if (!len)
 			len = 1;
-		f->iov[i] = (struct iovec){.iov_base = next, .iov_len = len};
+		c.iov[i] = (struct iovec){.iov_base = next, .iov_len = len};
 		next += len;
 		if (i < nr_out)
 			c.out_bytes += (uint32_t)len;
@@ -102,17 +108,27 @@ static bool one_request(struct fuzz *f, const uint8_t **p, const uint8_t *end)
 	c.nr_in = nr_in;
 	/* The guest's request bytes, then whatever garbage the guest left in its buffers. */
 	fill = MIN((size_t)(end - *p), (size_t)c.out_bytes);
-	memcpy(f->arena, *p, fill);
+	memcpy(arena, *p, fill);
 	*p += fill;
-	memset(f->arena + c.out_bytes, 0xa5, c.in_bytes);
-
-	if (virtio_blk_handle_chain(f->dev, &c, &written))
-		__builtin_trap();
-	if (written > c.in_bytes || (c.in_bytes && !written) || (!c.in_bytes && written))
-		__builtin_trap();
-	if (c.in_bytes && f->arena[c.out_bytes + c.in_bytes - 1] > 2)
-		__builtin_trap();
+	memset(arena + c.out_bytes, 0xa5, c.in_bytes);
+	f->c[f->nr++] = c;
 	return true;
+}
+
+/* Serves the chains together; checks what the device promises of each. */
+static void serve(struct fuzz *f)
+{
+	if (virtio_blk_handle_chains(f->dev, f->c, f->nr, f->written))
+		__builtin_trap();
+	for (unsigned i = 0; i < f->nr; i++) {
+		const struct virtq_chain *c = &f->c[i];
+		uint32_t written = f->written[i];
+
+		if (written > c->in_bytes || (c->in_bytes && !written) || (!c->in_bytes && written))
+			__builtin_trap();
+		if (c->in_bytes && f->arena[i][c->out_bytes + c->in_bytes - 1] > 2)
+			__builtin_trap();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -143,13 +159,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.sparse = (data[0] & 2) || (data[0] & 16);
 	cfg.has_id = data[0] & 4;
 	snprintf(cfg.id, sizeof(cfg.id), "fuzz-disk");
+	cfg.engine = data[0] & 32 ? DISK_ENGINE_SYNC : DISK_ENGINE_AUTO;
 	if (virtio_blk_create(&cfg, &lg, &f->ops, &f->dev))
 		goto out;
 	if (data[0] & 16) {
 		command(f, p, (size_t)(end - p));
 	} else {
-		for (unsigned i = 0; i < MAX_REQS && one_request(f, &p, end); i++)
+		while (f->nr < MAX_REQS && one_request(f, &p, end))
 			;
+		serve(f);
 		/* Requests never change the image's size; only a resize does. */
 		if (fstat(f->memfd, &st) || (uint64_t)st.st_size != img)
 			__builtin_trap();
