@@ -274,6 +274,13 @@ static int submit_rw(struct disk_uring *u, struct disk_req *req)
 		return disk_submit(u->raw, req);
 	if (req->nr <= IOV_MAX && try_cached(u, req))
 		return 0;
+	/*
+	 * A file system that cannot start a buffered write without blocking (ext4) has the
+	 * ring hand every one to a kernel worker thread, which copies into the page cache
+	 * as the synchronous back end would here, after a round trip between threads.
+	 */
+	if (u->buffered && req->op == DISK_WRITE && u->no_nowait_write)
+		return disk_submit(u->raw, req);
 	ret = queue_rw(u, req);
 	if (ret < 0)
 		return ret;
