@@ -298,6 +298,11 @@ static void *vcpu_thread(void *arg)
 		enum vm_exit_reason reason;
 		int ret;
 
+		/*
+		 * Also where an access just handled that ended the VM (ACPI S5, a reset register,
+		 * pvpanic: vcpus_halt under the request) stops this vCPU: the guest runs not one
+		 * more instruction.
+		 */
 		if (vcpus_wait_runnable(v->set))
 			break;
 		if (v->id == 0)
@@ -327,13 +332,13 @@ int vcpu_start(struct vcpu *v)
 
 	if (r)
 		return -r;
-	v->started = true;
+	atomic_store(&v->started, true);
 	return 0;
 }
 
 void vcpu_kick(struct vcpu *v)
 {
-	if (!v->started)
+	if (!atomic_load(&v->started))
 		return;
 	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	pthread_kill(v->thread, VCPU_KICK_SIGNAL);
@@ -341,10 +346,10 @@ void vcpu_kick(struct vcpu *v)
 
 void vcpu_join(struct vcpu *v)
 {
-	if (!v->started)
+	if (!atomic_load(&v->started))
 		return;
 	pthread_join(v->thread, NULL);
-	v->started = false;
+	atomic_store(&v->started, false);
 }
 
 void vcpu_destroy(struct vcpu *v)

@@ -80,6 +80,12 @@ int vcpus_pause(struct vcpus *s) MUST_CHECK;
 void vcpus_resume(struct vcpus *s);
 /* Tells every vCPU to stop, kicks it out of KVM_RUN and joins its thread. */
 void vcpus_stop(struct vcpus *s);
+/*
+ * Tells every vCPU to stop and kicks it out of KVM_RUN, without waiting: for the VM's exit
+ * request, from any thread, a vCPU's own included (it stops before its next KVM_RUN).
+ * vcpus_stop still joins the threads afterwards.
+ */
+void vcpus_halt(struct vcpus *s);
 /* Frees the vCPUs (after vcpus_stop) and the set. */
 void vcpus_destroy(struct vcpus *s);
 /* A vCPU thread between two KVM_RUNs: waits while paused; true when it must stop. */
@@ -92,7 +98,8 @@ struct vcpu {
 	struct kvm_run *run;
 	size_t run_size;
 	pthread_t thread;
-	bool started;
+	/* Set once the thread exists, cleared once it is joined: another vCPU may kick us. */
+	atomic_bool started;
 };
 
 int vcpu_create(struct vcpus *set, unsigned id, struct vcpu **out) MUST_CHECK;

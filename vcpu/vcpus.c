@@ -124,6 +124,21 @@ void vcpus_resume(struct vcpus *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void vcpus_halt(struct vcpus *s)
+{
+	/* Kicks under the lock: vcpus_stop takes it before joining, so never joins a thread
+	 * this is still kicking. */
+	pthread_mutex_lock(&s->lock);
+	if (s->state != VCPUS_STOPPING) {
+		s->state = VCPUS_STOPPING;
+		pthread_cond_broadcast(&s->run_cond);
+		for (unsigned i = 0; s->v && i < s->nr; i++)
+			if (s->v[i])
+				vcpu_kick(s->v[i]);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 void vcpus_stop(struct vcpus *s)
 {
 	pthread_mutex_lock(&s->lock);

@@ -1,6 +1,7 @@
 #include "core/vmm/vm.h"
 #include "core/layout.h"
 #include "core/pci.h"
+#include "vcpu/vcpu.h"
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -16,6 +17,8 @@ static void request_exit_cb(void *ctx, enum vm_exit_reason reason)
 /*
  * The more severe reason wins, whatever the order: a device process that died while the guest
  * was powering off is still a crash, a guest that panics and then resets still a panic.
+ * The first request also stops every vCPU at once (vcpus_halt), so that no vCPU runs on and,
+ * say, prints after its guest's own power-off; the main loop then tears the VM down.
  */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason)
 {
@@ -25,8 +28,11 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason reason)
 		return;
 	while (cur < (int)reason) {
 		if (atomic_compare_exchange_weak(&vm->exit_reason, &cur, (int)reason)) {
-			if (cur == VM_EXIT_NONE)
+			if (cur == VM_EXIT_NONE) {
+				if (vm->vcpus)
+					vcpus_halt(vm->vcpus);
 				eventfd_signal(vm->exit_efd);
+			}
 			return;
 		}
 	}

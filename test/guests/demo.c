@@ -109,6 +109,36 @@ static void cmd_panic(struct demo *d, const char *args)
 	power_off(d->g);
 }
 
+/*
+ * Makes one request that ends the VM (poweroff: ACPI S5; reset: the FADT reset register;
+ * panic: pvpanic) and then at once writes a FAIL line to COM1 over and over, straight to the
+ * data port: a VMM that stops the vCPU on the request never lets one byte of it out.
+ */
+static void cmd_runon(struct demo *d, const char *args)
+{
+	static const char line[] = "FAIL ranon: the vCPU ran on after its request\n";
+	int rc = 0;
+
+	cpu_cli();
+	if (!strcmp(args, "poweroff")) {
+		rc = power_off_request(d->g);
+	} else if (!strcmp(args, "reset")) {
+		rc = power_reset_request(d->g);
+	} else if (!strcmp(args, "panic")) {
+		outb(PVPANIC_PORT, PVPANIC_PANICKED);
+	} else {
+		con_printf(d->g, "runon takes poweroff, reset or panic\n");
+		return;
+	}
+	if (rc == 0)
+		for (unsigned i = 0; i < 100; i++)
+			for (const char *p = line; *p; p++)
+				outb(d->g->com1.port + UART_THR, (uint8_t)*p);
+	report_fail(d->g, "runon", "the %s request could not be made or had no effect (%d)", args,
+		    rc);
+	power_triple_fault();
+}
+
 static void cmd_triplefault(struct demo *d, const char *args)
 {
 	(void)args;
@@ -127,6 +157,7 @@ static const struct cmd cmds[] = {
 	{"poweroff", "ACPI poweroff", cmd_poweroff},
 	{"panic", "report a guest panic through pvpanic", cmd_panic},
 	{"triplefault", "load an empty IDT and fault", cmd_triplefault},
+	{"runon", "runon poweroff|reset|panic: the request, then print at once", cmd_runon},
 };
 
 static void cmd_help(struct demo *d, const char *args)

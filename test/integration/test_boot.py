@@ -183,6 +183,25 @@ class BootTests:
         r = self.run_vm(guest("demo"), "-p", "demo.run=panic")
         self.assertEqual(r.status, vmm.STATUS_PANIC, r)
 
+    def test_no_instruction_after_the_request_that_ends_the_vm(self):
+        # The guest writes the ACPI S5 value, the FADT reset register or pvpanic and then
+        # prints at once, over and over. The main thread gets the lowest priority, as on a
+        # busy host, so it is slow to stop the vCPUs: the vCPU must stop by itself after the
+        # request, and not one byte of the print may come out.
+        for kind, status in (("poweroff", vmm.STATUS_STOP), ("reset", vmm.STATUS_RESET),
+                             ("panic", vmm.STATUS_PANIC)):
+            s = vmm.spawn_crosvm(guest("demo"), "-c", 2, sandbox=self.sandbox)
+            try:
+                s.expect("demo> ", timeout=30)
+                os.setpriority(os.PRIO_PROCESS, s.proc.pid, 19)  # the main thread only
+                s.send("runon %s\n" % kind)
+                rc, out = s.wait(timeout=30)
+            finally:
+                s.close()
+            self.assertEqual(rc, status, out)
+            self.assertNotIn("ranon", out)
+            self.assertNotIn("FAIL runon", out)
+
     def test_triple_fault_is_reported(self):
         r = self.run_vm(guest("demo"), "-p", "demo.run=triplefault")
         self.assertEqual(r.status, vmm.STATUS_STOP, r)

@@ -64,6 +64,11 @@ static int acpi_s5(struct guest *g)
 	return acpi_gas_write(&a->pm1a_cnt, ((uint32_t)(typa & 7) << SLP_TYP_SHIFT) | SLP_EN_PM1);
 }
 
+int power_off_request(struct guest *g)
+{
+	return acpi_s5(g);
+}
+
 void power_off(struct guest *g)
 {
 	int rc;
@@ -81,20 +86,24 @@ void power_off(struct guest *g)
 	power_triple_fault();
 }
 
-void power_reset(struct guest *g)
+int power_reset_request(struct guest *g)
 {
 	const struct acpi_info *a = &g->acpi;
+	struct acpi_gas r = a->reset_reg;
 
+	if (!g->have_acpi || !(a->fadt_flags & FADT_F_RESET_REG_SUP) || !a->reset_reg.addr)
+		return -ENOENT;
+	/* RESET_VALUE is one byte; some tables leave the width at 0. */
+	if (!r.bit_width && !r.access_size)
+		r.bit_width = 8;
+	return acpi_gas_write(&r, a->reset_value);
+}
+
+void power_reset(struct guest *g)
+{
 	cpu_cli();
-	if (g->have_acpi && (a->fadt_flags & FADT_F_RESET_REG_SUP) && a->reset_reg.addr) {
-		struct acpi_gas r = a->reset_reg;
-
-		/* RESET_VALUE is one byte; some tables leave the width at 0. */
-		if (!r.bit_width && !r.access_size)
-			r.bit_width = 8;
-		if (acpi_gas_write(&r, a->reset_value) == 0)
-			grace(g);
-	}
+	if (power_reset_request(g) == 0)
+		grace(g);
 	outb(I8042_COMMAND, I8042_CMD_RESET);
 	grace(g);
 	panic_line(g, "reset", "neither the FADT reset register nor the i8042 reset the VM");

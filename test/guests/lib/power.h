@@ -15,6 +15,13 @@
 #define I8042_CMD_RESET	 0xfe
 
 NORETURN void power_off(struct guest *g);
+/*
+ * Only the register writes of power_off (ACPI S5) and power_reset (the FADT reset register):
+ * they return right after the write, so a guest can check that the VMM ran it no further.
+ * 0, or -ENOENT/-ENODATA when the tables give no such register.
+ */
+int power_off_request(struct guest *g);
+int power_reset_request(struct guest *g);
 NORETURN void power_reset(struct guest *g);
 NORETURN void power_triple_fault(void);
 /* Signals a guest panic to pvpanic; returns if the VMM let the guest run on. */
