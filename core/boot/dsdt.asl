@@ -229,6 +229,23 @@ DefinitionBlock ("", "DSDT", 2, "CROSVM", "CROSVMDT", 0x00000001)
 			}
 		}
 
+		/*
+		 * pvpanic (legacy/pvpanic.c) at its ISA port, described as QEMU describes its
+		 * ISA pvpanic: _HID QEMU0001 and one I/O port. Linux binds pvpanic-mmio to it
+		 * (it takes an I/O or memory resource, reads the supported events from the
+		 * port and writes PANICKED on a panic). Always present.
+		 */
+		Device (PEVT)
+		{
+			Name (_HID, "QEMU0001")
+			Name (_UID, Zero)
+			Name (_STA, 0x0F)
+			Name (_CRS, ResourceTemplate ()
+			{
+				IO (Decode16, 0x0505, 0x0505, 0x01, 0x01)
+			})
+		}
+
 		Device (KBD)
 		{
 			Name (_HID, EisaId ("PNP0303"))

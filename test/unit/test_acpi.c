@@ -472,6 +472,10 @@ START_TEST(test_dsdt)
 				       0x00, 0xf4, 0x00, 0x00, 0x00, 0x04};
 	/* IO (Decode16, 0x600, 0x600, 1, 24): the PM block. */
 	static const uint8_t pm_io[] = {0x47, 0x01, 0x00, 0x06, 0x00, 0x06, 0x01, 0x18};
+	/* The pvpanic device: _HID "QEMU0001" (a string) and IO (Decode16, 0x505, 0x505, 1, 1). */
+	static const uint8_t pvpanic_hid[] = {0x08, '_', 'H', 'I', 'D', 0x0d, 'Q', 'E',
+					      'M',  'U', '0', '0', '0', '1',  0x00};
+	static const uint8_t pvpanic_io[] = {0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01};
 	const struct acpi_header *h;
 	const uint8_t *d, *q;
 	uint8_t prt_seen[32][4] = {{0}};
@@ -506,6 +510,13 @@ START_TEST(test_dsdt)
 	ck_assert_uint_eq(count, 1);
 	find_bytes(d, h->length, pm_io, sizeof(pm_io), &count);
 	ck_assert_uint_eq(count, 1);
+
+	/* Linux's pvpanic-mmio driver binds to QEMU0001 and takes its first I/O resource. */
+	q = find_bytes(d, h->length, pvpanic_hid, sizeof(pvpanic_hid), &count);
+	ck_assert_uint_eq(count, 1);
+	find_bytes(q, (size_t)(d + h->length - q), pvpanic_io, sizeof(pvpanic_io), &count);
+	ck_assert_uint_eq(count, 1);
+	ck_assert_uint_eq(LAYOUT_PORT_PVPANIC, 0x505);
 
 	a = aml_name(d, h->length, "FEAT");
 	feat = aml_int(&a);
