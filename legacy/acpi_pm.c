@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PM1_STS_BITS (ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN | ACPI_PM1_WAK)
-#define PM1_EN_BITS  (ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN)
+#define PM1_STS_BITS                                                                               \
+	(ACPI_PM1_GBL | ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN | ACPI_PM1_RTC | ACPI_PM1_WAK)
+/* ACPICA reads an enable bit back after setting it and gives up on the event if it is 0. */
+#define PM1_EN_BITS (ACPI_PM1_GBL | ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN | ACPI_PM1_RTC)
 /* SLP_TYP is kept so that a read-modify-write by the OS sees what it wrote. */
 #define PM1_CNT_KEPT ACPI_PM1_CNT_SLP_TYP_MASK
 #define GPE_BYTES    (ACPI_PM_NR_GPES / 8)

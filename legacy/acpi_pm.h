@@ -2,8 +2,11 @@
  * The ACPI PM register block (ACPI 6.5, 4.8): PM1a event (status + enable), PM1a control
  * and GPE0 (64 status bits, then 64 enable bits), in one I/O region at LAYOUT_PORT_ACPI_PM.
  * ACPI is always enabled (no SMI_CMD, SCI_EN reads 1) and there is no PM timer. The power
- * and sleep buttons are fixed features. Writing SLP_EN with the \_S5 sleep type powers the
- * VM off; other sleep types are ignored. core/boot/acpi.c describes this block in the FADT.
+ * and sleep buttons are fixed features. GBL_EN and RTC_EN keep what the OS writes, as the
+ * spec requires of them and as ACPICA checks by reading them back, but their status bits
+ * are never set: no firmware shares the global lock and the RTC has no alarm. Writing SLP_EN
+ * with the \_S5 sleep type powers the VM off; other sleep types are ignored.
+ * core/boot/acpi.c describes this block in the FADT.
  */
 #ifndef CROSVM_LEGACY_ACPI_PM_H
 #define CROSVM_LEGACY_ACPI_PM_H
@@ -26,8 +29,10 @@ struct vm_events;
 #define ACPI_PM_NR_GPES	    64
 
 /* PM1_STS / PM1_EN bits. */
+#define ACPI_PM1_GBL	(1u << 5) /* global lock release (no firmware ever sets it) */
 #define ACPI_PM1_PWRBTN (1u << 8)
 #define ACPI_PM1_SLPBTN (1u << 9)
+#define ACPI_PM1_RTC	(1u << 10) /* RTC alarm (the CMOS device has no alarm: never set) */
 #define ACPI_PM1_WAK	(1u << 15) /* status only */
 
 /* PM1_CNT bits. */

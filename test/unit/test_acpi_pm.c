@@ -193,6 +193,31 @@ START_TEST(test_powerbtn_sci_cycle)
 }
 END_TEST
 
+/*
+ * ACPICA enables the global lock and RTC fixed events and reads each enable bit back; a bit
+ * that reads 0 gives "Could not enable GlobalLock event" and "No response from Global Lock
+ * hardware". They must keep what is written, in 16-bit and byte accesses, and raise nothing.
+ */
+START_TEST(test_global_lock_and_rtc_enables_are_kept)
+{
+	struct fake f;
+
+	setup(&f);
+	wr(&f, PM1_EN, 2, ACPI_PM1_GBL);
+	ck_assert_uint_eq(rd(&f, PM1_EN, 2), ACPI_PM1_GBL);
+	wr(&f, PM1_EN, 2, ACPI_PM1_GBL | ACPI_PM1_RTC);
+	ck_assert_uint_eq(rd(&f, PM1_EN, 2), ACPI_PM1_GBL | ACPI_PM1_RTC);
+	ck_assert_uint_eq(rd(&f, PM1_EN + 1, 1), ACPI_PM1_RTC >> 8);
+	wr(&f, PM1_EN + 1, 1, 0);
+	ck_assert_uint_eq(rd(&f, PM1_EN, 2), ACPI_PM1_GBL);
+	/* Their status bits are never set, so the SCI never moves. */
+	ck_assert_uint_eq(rd(&f, PM1_STS, 2), 0);
+	ck_assert_uint_eq(raises(&f), 0);
+	ck_assert(!sci(&f));
+	teardown(&f);
+}
+END_TEST
+
 START_TEST(test_status_without_enable)
 {
 	struct fake f;
@@ -228,7 +253,8 @@ START_TEST(test_w1c)
 	ck_assert_uint_eq(rd(&f, PM1_STS, 2), ACPI_PM1_PWRBTN);
 	/* Bits that do not exist read 0 whatever is written. */
 	wr(&f, PM1_EN, 2, 0xffff);
-	ck_assert_uint_eq(rd(&f, PM1_EN, 2), ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN);
+	ck_assert_uint_eq(rd(&f, PM1_EN, 2),
+			  ACPI_PM1_GBL | ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN | ACPI_PM1_RTC);
 	wr(&f, PM1_STS, 2, 0xffff);
 	ck_assert_uint_eq(rd(&f, PM1_STS, 2), 0);
 	/* GPE status is write-1-to-clear per bit too. */
@@ -452,6 +478,7 @@ int main(void)
 	tcase_add_test(tc, test_reset_state);
 	tcase_add_test(tc, test_powerbtn_sci_cycle);
 	tcase_add_test(tc, test_status_without_enable);
+	tcase_add_test(tc, test_global_lock_and_rtc_enables_are_kept);
 	tcase_add_test(tc, test_w1c);
 	tcase_add_test(tc, test_gpe);
 	tcase_add_test(tc, test_sci_two_sources);
