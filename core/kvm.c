@@ -105,6 +105,8 @@ int kvm_open(struct kvm *k, const char *path)
 		goto err;
 	}
 	k->vm_fd = r;
+	k->tsc_deadline = kvm_check_extension(k, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	k->kvmclock_ctrl = kvm_check_extension(k, KVM_CAP_KVMCLOCK_CTRL) > 0;
 	return 0;
 err:
 	kvm_close(k);
@@ -300,4 +302,26 @@ int kvm_vcpu_set_msr(int fd, uint32_t index, uint64_t value)
 	if (r < 0)
 		return r;
 	return r == 1 ? 0 : -EPERM;
+}
+
+int kvm_vcpu_get_msr(int fd, uint32_t index, uint64_t *value)
+{
+	uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8] = {0};
+	struct kvm_msrs *m = (struct kvm_msrs *)buf;
+	int r;
+
+	m->nmsrs = 1;
+	m->entries[0].index = index;
+	r = xioctl(fd, KVM_GET_MSRS, m);
+	if (r < 0)
+		return r;
+	if (r != 1)
+		return -EPERM;
+	*value = m->entries[0].data;
+	return 0;
+}
+
+int kvm_vcpu_kvmclock_ctrl(int fd)
+{
+	return vcpu_ioctl(fd, KVM_KVMCLOCK_CTRL, NULL);
 }

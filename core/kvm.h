@@ -18,6 +18,8 @@ struct kvm {
 	struct kvm_cpuid2 *supported_cpuid;
 	uint32_t *msr_list; /* KVM_GET_MSR_INDEX_LIST */
 	unsigned nr_msrs;
+	bool tsc_deadline;  /* KVM_CAP_TSC_DEADLINE_TIMER: the in-kernel LAPIC has the mode */
+	bool kvmclock_ctrl; /* KVM_CAP_KVMCLOCK_CTRL: a guest can be told it was paused */
 };
 
 /* Opens the device (path, normally /dev/kvm), checks the API version, creates the VM. */
@@ -58,5 +60,12 @@ int kvm_vcpu_set_lapic(int fd, const struct kvm_lapic_state *s) MUST_CHECK;
 int kvm_vcpu_set_cpuid(int fd, const struct kvm_cpuid2 *c) MUST_CHECK;
 /* Sets one MSR: -EPERM when KVM refuses it. */
 int kvm_vcpu_set_msr(int fd, uint32_t index, uint64_t value) MUST_CHECK;
+/* Reads one MSR: -EPERM when KVM refuses it. */
+int kvm_vcpu_get_msr(int fd, uint32_t index, uint64_t *value) MUST_CHECK;
+/*
+ * KVM_KVMCLOCK_CTRL: the guest's kvmclock page will say the vCPU was stopped (its
+ * PVCLOCK_GUEST_STOPPED flag, set at the next entry). -EINVAL: the guest has no kvmclock.
+ */
+int kvm_vcpu_kvmclock_ctrl(int fd);
 
 #endif

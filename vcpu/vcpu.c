@@ -269,6 +269,23 @@ static enum vm_exit_reason handle_exit(struct vcpu *v)
 	}
 }
 
+/*
+ * Tells the guest, through its kvmclock page, that this vCPU was paused (as crosvm does), so
+ * that its soft-lockup watchdog does not take the pause for a hung CPU. -EINVAL: the guest
+ * has no kvmclock, which is fine.
+ */
+static void tell_guest_paused(struct vcpu *v)
+{
+	const struct vcpu_env *env = &v->set->env;
+	int ret;
+
+	if (!env->kvm->kvmclock_ctrl)
+		return;
+	ret = kvm_vcpu_kvmclock_ctrl(v->fd);
+	if (ret < 0 && ret != -EINVAL)
+		log_debug(env->log, "vcpu%u: KVM_KVMCLOCK_CTRL failed: %s", v->id, strerror(-ret));
+}
+
 static void log_first_run(struct vcpu *v)
 {
 	struct timespec now, real;
@@ -296,6 +313,7 @@ static void *vcpu_thread(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	for (;;) {
 		enum vm_exit_reason reason;
+		bool paused;
 		int ret;
 
 		/*
@@ -303,8 +321,10 @@ static void *vcpu_thread(void *arg)
 		 * pvpanic: vcpus_halt under the request) stops this vCPU: the guest runs not one
 		 * more instruction.
 		 */
-		if (vcpus_wait_runnable(v->set))
+		if (vcpus_wait_runnable(v->set, &paused))
 			break;
+		if (paused)
+			tell_guest_paused(v);
 		if (v->id == 0)
 			log_first_run(v);
 		ret = kvm_vcpu_run(v->fd);

@@ -88,8 +88,11 @@ void vcpus_stop(struct vcpus *s);
 void vcpus_halt(struct vcpus *s);
 /* Frees the vCPUs (after vcpus_stop) and the set. */
 void vcpus_destroy(struct vcpus *s);
-/* A vCPU thread between two KVM_RUNs: waits while paused; true when it must stop. */
-bool vcpus_wait_runnable(struct vcpus *s);
+/*
+ * A vCPU thread between two KVM_RUNs: waits while paused (*paused says whether it did);
+ * true when it must stop.
+ */
+bool vcpus_wait_runnable(struct vcpus *s, bool *paused);
 
 struct vcpu {
 	struct vcpus *set;

@@ -71,12 +71,14 @@ int vcpus_start(struct vcpus *s)
 	return 0;
 }
 
-bool vcpus_wait_runnable(struct vcpus *s)
+bool vcpus_wait_runnable(struct vcpus *s, bool *paused)
 {
 	bool stop;
 
+	*paused = false;
 	pthread_mutex_lock(&s->lock);
 	if (s->state == VCPUS_PAUSED) {
+		*paused = true;
 		s->nr_parked++;
 		pthread_cond_broadcast(&s->park_cond);
 		while (s->state == VCPUS_PAUSED)

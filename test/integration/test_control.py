@@ -85,10 +85,11 @@ class ControlTests:
         vmm.no_sanitizer_report(self, out)
 
     def test_suspend_and_resume(self):
-        s = self.spawn(guest("ticker"))
+        s = self.spawn(guest("ticker"), "-p", "ticker.kvmclock")
         s.expect("INFO ticker.tsc_khz=", timeout=30)
         s.expect("\n", timeout=5)
         khz = int(re.search(rb"ticker.tsc_khz=(\d+)", s.output).group(1))
+        s.expect("INFO ticker.kvmclock=on", timeout=30)
         s.expect("TICK 2 ", timeout=30)
         self.ok("suspend")
         self.ok("suspend")  # twice is harmless
@@ -107,6 +108,13 @@ class ControlTests:
         gaps = [(b[1] - a[1]) / khz for a, b in zip(ticks, ticks[1:])]
         # The guest's clock kept running: one gap spans the pause (>= 1.5 s).
         self.assertGreaterEqual(max(gaps), 1400, (gaps, s.output[-1500:]))
+        # The VMM told the guest it was paused (KVM_KVMCLOCK_CTRL): the kvmclock page's
+        # PVCLOCK_GUEST_STOPPED flag shows on the first line after the resume, and only then.
+        lines = [l for l in s.output.decode(errors="replace").splitlines()
+                 if l.startswith("TICK ")]
+        paused = [l for l in lines if l.endswith(" paused")]
+        self.assertEqual(len(paused), 1, lines)
+        self.assertGreaterEqual(lines.index(paused[0]), before - 1, lines)
         self.ok("stop")
         self.assertEqual(s.wait(timeout=20)[0], 0)
 
