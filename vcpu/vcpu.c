@@ -81,12 +81,17 @@ static int setup_fpu(struct vcpu *v)
 int vcpu_configure(struct vcpu *v, const struct vcpu_boot *boot)
 {
 	const struct vcpu_env *env = &v->set->env;
+	struct vcpu_cpuid_in in = {.supported = env->kvm->supported_cpuid,
+				   .id = v->id,
+				   .nr = v->set->nr,
+				   .tsc_deadline = env->kvm->tsc_deadline,
+				   .host_cpuid = vcpu_host_cpuid};
 	struct kvm_cpuid2 *cpuid = NULL;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	int ret;
 
-	ret = vcpu_cpuid_build(env->kvm->supported_cpuid, v->id, v->set->nr, &cpuid);
+	ret = vcpu_cpuid_build(&in, &cpuid);
 	if (ret < 0)
 		return ret;
 	ret = kvm_vcpu_set_cpuid(v->fd, cpuid);
@@ -95,8 +100,9 @@ int vcpu_configure(struct vcpu *v, const struct vcpu_boot *boot)
 		log_err(env->log, "vcpu%u: KVM_SET_CPUID2 failed: %s", v->id, strerror(-ret));
 		return ret;
 	}
+	/* The MSRs follow what this CPUID says the vCPU has (MTRRs, physical address bits). */
+	ret = vcpu_msrs_setup(v, cpuid);
 	free(cpuid);
-	ret = vcpu_msrs_setup(v);
 	if (ret < 0)
 		return ret;
 	ret = setup_fpu(v);

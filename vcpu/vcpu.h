@@ -118,16 +118,41 @@ void vcpu_destroy(struct vcpu *v);
 /* Installs the (empty) kick signal handler; call once before any vCPU thread exists. */
 int vcpu_signal_setup(void) MUST_CHECK;
 
-/* vcpu/cpuid.c: the CPUID table for vCPU `id` of `nr` from KVM's supported set. */
-int vcpu_cpuid_build(const struct kvm_cpuid2 *supported, unsigned id, unsigned nr,
-		     struct kvm_cpuid2 **out) MUST_CHECK;
+/* vcpu/cpuid.c: what the CPUID table of one vCPU is built from. */
+struct vcpu_cpuid_in {
+	const struct kvm_cpuid2 *supported; /* KVM_GET_SUPPORTED_CPUID */
+	unsigned id, nr;		    /* this vCPU of nr (1..) */
+	bool tsc_deadline;		    /* KVM_CAP_TSC_DEADLINE_TIMER */
+	/* The host's CPUID (vcpu_host_cpuid; a fake in tests), or NULL to take nothing from it. */
+	void (*host_cpuid)(uint32_t leaf, uint32_t sub, uint32_t out[4]);
+};
+/* The CPUID table for one vCPU (malloc'd); -EINVAL if id >= nr. */
+int vcpu_cpuid_build(const struct vcpu_cpuid_in *in, struct kvm_cpuid2 **out) MUST_CHECK;
+/* The CPUID instruction on the host: out = eax, ebx, ecx, edx. */
+void vcpu_host_cpuid(uint32_t leaf, uint32_t sub, uint32_t out[4]);
+/* The entry for (function, index) in a table, or NULL. */
+const struct kvm_cpuid_entry2 *vcpu_cpuid_find(const struct kvm_cpuid2 *c, uint32_t function,
+					       uint32_t index);
 /* vcpu/regs.c: writes the GDT/IDT (and page tables for long mode) into guest memory and
  * fills the initial register state. */
 struct guest_mem;
 int vcpu_boot_state(const struct guest_mem *m, const struct vcpu_boot *boot, struct kvm_regs *regs,
 		    struct kvm_sregs *sregs) MUST_CHECK;
-/* vcpu/msr.c */
-int vcpu_msrs_setup(struct vcpu *v) MUST_CHECK;
+/* vcpu/msr.c: boot MSRs and MTRRs, for the CPUID the vCPU was given. */
+int vcpu_msrs_setup(struct vcpu *v, const struct kvm_cpuid2 *cpuid) MUST_CHECK;
+
+/* IA32_MTRR_DEF_TYPE and what every vCPU gets: enabled, fixed ranges on, default WB. */
+#define VCPU_MSR_MTRR_DEF_TYPE 0x2ff
+#define VCPU_MTRR_DEF_TYPE     0xc06
+#define VCPU_MTRR_MAX_MSRS     32
+/*
+ * The MTRR MSRs (index, value) in the order they are written, IA32_MTRR_DEF_TYPE last: the
+ * 11 fixed-range MTRRs write-back, then base/mask pairs making [LAYOUT_MEM_32BIT_GAP, 4 GiB)
+ * uncacheable, for a CPU with phys_bits physical address bits (32..52) and var_count
+ * variable ranges (MTRRcap.VCNT). -ENOSPC if out (max entries) or the ranges are too few.
+ */
+int vcpu_mtrr_msrs(unsigned phys_bits, unsigned var_count, struct kvm_msr_entry *out, unsigned max,
+		   unsigned *nr) MUST_CHECK;
 /* Logs the register state of a vCPU (used for crash reports). */
 void vcpu_dump_regs(struct vcpu *v, const char *why);
 

@@ -1,12 +1,15 @@
 /*
  * bootinfo: reports what the loader handed over (protocol, command line, memory map,
- * initrd with its CRC-32, zero-page details, RSDP) and checks the memory map makes sense.
+ * initrd with its CRC-32, zero-page details, RSDP) and checks the memory map makes sense;
+ * then what the boot CPU says about itself (lib/cpuinfo.h: CPUID brand, features, caches,
+ * the MTRRs the VMM set).
  *
  * Command line keys: bootinfo.crc_max=<bytes> (largest initrd to checksum, default 4 MiB:
  * the emulated CPU needs about 7 instructions per byte).
  */
 #include "lib/cmdline.h"
 #include "lib/console.h"
+#include "lib/cpuinfo.h"
 #include "lib/crc32.h"
 #include "lib/fmt.h"
 #include "lib/guest.h"
@@ -126,5 +129,6 @@ int guest_main(struct guest *g)
 	for (uint32_t i = 0; i < g->acpi.nerrors; i++)
 		report_fail(g, "acpi", "%s", g->acpi.errors[i]);
 	report_check(g, g->have_acpi, "acpi_rsdp", "no RSDP in the boot info or the BIOS area");
+	cpuinfo_report(g);
 	return 0;
 }

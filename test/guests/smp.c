@@ -2,11 +2,13 @@
  * smp: starts every CPU the MADT lists with INIT/SIPI/SIPI; each AP enters long mode on the
  * guest's own tables and prints "PASS ap<N> apic=<id>" (N is its MADT position); the BSP
  * waits for each in turn (bounded) and prints "PASS smp cpus=<N>" or FAIL with the missing.
+ * Each AP also reports its IA32_MTRR_DEF_TYPE (INFO ap<N>.mtrr_def_type) when it has MTRRs.
  *
  * Command line keys: smp.timeout_ms=<ms> (per AP, default 2000).
  */
 #include "lib/cmdline.h"
 #include "lib/console.h"
+#include "lib/cpuinfo.h"
 #include "lib/fmt.h"
 #include "lib/guest.h"
 #include "lib/smp.h"
@@ -20,6 +22,9 @@ static void ap_main(struct guest *g, struct cpu *c)
 	if (id != c->apic_id)
 		report_fail(g, "ap_apic_id", "ap%u runs with APIC id %u, the MADT says %u",
 			    c->index, id, c->apic_id);
+	/* Firmware sets the MTRRs of every CPU alike; so must the VMM. */
+	if (cpuinfo_has_mtrr())
+		report_info(g, "ap%u.mtrr_def_type=0x%lx", c->index, rdmsr(MSR_MTRR_DEF_TYPE));
 	report_pass(g, "ap%u apic=%u", c->index, id);
 }
 

@@ -130,6 +130,45 @@ class BootTests:
             self.assertIn("smp cpus=%d" % n, r.results.passed)
             aps = [p for p in r.results.passed if p.startswith("ap")]
             self.assertEqual(len(aps), n - 1, r)
+            # Every vCPU starts with the same MTRRs, as firmware leaves them.
+            for i in range(1, n):
+                self.assertEqual(r.results.info["ap%d.mtrr_def_type" % i], "0xc06", r)
+
+    def test_cpu_as_the_guest_sees_it(self):
+        # -c 3: a package of 3 cores, 4 APIC ids; the caches must say the same.
+        r = self.run_vm(guest("bootinfo", "vmlinux"), "-c", 3)
+        self.assertClean(r)
+        info = r.results.info
+        host = vmm.host_cpu()
+        amd = host["vendor_id"] == "AuthenticAMD"
+        # The host's brand string (KVM hands it over empty), as Linux shows it.
+        self.assertEqual(info["cpu.brand"], host["model name"], r)
+        # The in-kernel LAPIC's TSC-deadline mode is advertised when KVM has it.
+        self.assertEqual(info["cpu.tsc_deadline"],
+                         "1" if vmm.kvm_has(vmm.KVM_CAP_TSC_DEADLINE_TIMER) else "0")
+        # MTRR and PAT both advertised (and mirrored where AMD mirrors them)...
+        self.assertEqual((info["cpu.mtrr"], info["cpu.pat"]), ("1", "1"))
+        if amd:
+            self.assertEqual((info["cpu.ext_mtrr"], info["cpu.ext_pat"]), ("1", "1"))
+        # ...and set as firmware leaves them: enabled, fixed ranges on, default write-back,
+        # the first MiB write-back, [0xd0000000, 4 GiB) uncacheable in two ranges.
+        self.assertEqual(info["mtrr.def_type"], "0xc06")
+        self.assertEqual(info["mtrr.fixed"], ",".join(["0x606060606060606"] * 11))
+        var = sorted(v for k, v in info.items() if k.startswith("mtrr.var."))
+        self.assertEqual(len(var), 2, var)
+        (b0, m0), (b1, m1) = [[int(x, 16) for x in v.split(",")] for v in var]
+        self.assertEqual((b0, m0 & 0xffffffff), (0xd0000000, 0xf0000800))
+        self.assertEqual((b1, m1 & 0xffffffff), (0xe0000000, 0xe0000800))
+        # Cache descriptors: L1/L2 per core (one thread), L3 shared by the package.
+        caches = [v.split(",") for k, v in info.items() if k.startswith("cache.")]
+        self.assertTrue(any(c[0] == "L1D" for c in caches), caches)
+        for name, size, sharing in caches:
+            self.assertGreater(int(size), 0, caches)
+            self.assertEqual(int(sharing), 4 if int(name[1]) >= 3 else 1, caches)
+        if amd:
+            # L1 cache and TLB leaf from the host, which KVM leaves empty.
+            l1 = [int(x, 16) for x in info["cpu.l1"].split(",")]
+            self.assertTrue(all(l1) and (l1[0] >> 24) > 0, info["cpu.l1"])
 
     def test_interrupts_and_rtc(self):
         r = self.run_vm(guest("irq"))

@@ -152,3 +152,29 @@ def kill_tree(session):
         except OSError:
             pass
     session.close()
+
+
+KVM_CHECK_EXTENSION = 0xae03  # _IO(KVMIO, 0x03)
+KVM_CAP_TSC_DEADLINE_TIMER = 72
+
+
+def kvm_has(cap, device="/dev/kvm"):
+    """KVM_CHECK_EXTENSION on the host's KVM: True when cap is there."""
+    import fcntl
+    fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        return fcntl.ioctl(fd, KVM_CHECK_EXTENSION, cap) > 0
+    finally:
+        os.close(fd)
+
+
+def host_cpu():
+    """The first CPU of /proc/cpuinfo as a dict (vendor_id, model name, flags, ...)."""
+    out = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            out[key.strip()] = value.strip()
+    return out
