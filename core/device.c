@@ -56,6 +56,12 @@ void device_msix_state(struct device *d, bool enabled)
 		d->ops->msix_state(d->priv, enabled);
 }
 
+void device_forked(struct device *d)
+{
+	if (d->ops->forked)
+		d->ops->forked(d->priv);
+}
+
 int device_command(struct device *d, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx)
 {
 	if (!d->ops->command)

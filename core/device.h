@@ -103,6 +103,12 @@ struct dev_ops {
 	 * Optional.
 	 */
 	int (*command)(void *dev, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx);
+	/*
+	 * Called in the main process once the device runs in its own process: closes what
+	 * only that process may hold (say, a pipe end whose far end must see it close when
+	 * that process ends). Optional.
+	 */
+	void (*forked)(void *dev);
 };
 
 struct device {
@@ -110,6 +116,12 @@ struct device {
 	const char *policy; /* seccomp policy name, e.g. "serial_device"; NULL: never sandboxed */
 	const struct dev_ops *ops;
 	void *priv;
+	/*
+	 * Sandboxed, its process runs SCHED_BATCH: woken by work a vCPU thread just handed it
+	 * (a console's bytes), it does not preempt that thread, and serves a burst in one go
+	 * when the CPU is free instead of two context switches per byte.
+	 */
+	bool sched_batch;
 };
 
 /* The only way anything calls a device; a missing optional op does nothing. */
@@ -123,6 +135,7 @@ void device_stop(struct device *d);
 void device_destroy(struct device *d);
 int device_fds(struct device *d, struct fd_list *out) MUST_CHECK;
 void device_msix_state(struct device *d, bool enabled);
+void device_forked(struct device *d);
 int device_command(struct device *d, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx);
 
 #endif

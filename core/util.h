@@ -83,6 +83,12 @@ void close_fd(int *fd);
 /* Parse an unsigned decimal/hex (0x) number with no trailing garbage. */
 int parse_u64(const char *s, uint64_t *out);
 
+/*
+ * True when epoll can watch fd. Regular files and some character devices (/dev/null) are
+ * refused, and never block: read or write them whenever there is work.
+ */
+bool fd_pollable(int fd);
+
 /* eventfd helpers: signal adds 1; drain reads the counter (0 if none). */
 int eventfd_signal(int fd);
 int eventfd_drain(int fd, uint64_t *count);

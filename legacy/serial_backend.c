@@ -2,7 +2,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <event2/event.h>
 
@@ -333,20 +332,6 @@ void serial_backend_destroy(struct serial_backend *b)
 	close_fd(&b->in_fd);
 	close_fd(&b->out_fd);
 	close_fd(&b->wake_fd);
-}
-
-/* epoll refuses regular files and some character devices (/dev/null): they never block. */
-static bool fd_pollable(int fd)
-{
-	struct epoll_event ev = {.events = EPOLLIN};
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	bool ok;
-
-	if (ep < 0)
-		return true;
-	ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0 || errno != EPERM;
-	close(ep);
-	return ok;
 }
 
 int serial_backend_init(struct serial_backend *b, const struct serial_params *p,

@@ -51,7 +51,10 @@ struct serial_backend {
  */
 int serial_backend_init(struct serial_backend *b, const struct serial_params *p,
 			struct serial_uart *u, pthread_mutex_t *lock) MUST_CHECK;
-/* Lock held: emits one byte; never blocks. */
+/*
+ * Lock held: emits one byte. It blocks only while a blocking out_fd is full (a blocking
+ * stdout, or the sandboxed port's TX pipe): the guest then waits for the host's reader.
+ */
 void serial_backend_put(struct serial_backend *b, uint8_t byte);
 /* Lock held: the FIFO has room again, resume reading input. */
 void serial_backend_rx_room(struct serial_backend *b);

@@ -234,6 +234,13 @@ static void child_main(struct child_ctx *c, int ctl_sock)
 		log_err(c->o->log, "cannot start: %s", strerror(-ret));
 		goto fail;
 	}
+	if (dev->sched_batch) {
+		struct sched_param sp = {.sched_priority = 0};
+
+		/* A lost optimisation, not a failure: the device works either way. */
+		if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0)
+			log_warn(c->o->log, "cannot switch to SCHED_BATCH: %s", strerror(errno));
+	}
 	ret = proxy_serve(dev, c->io_sock, CHILD_CTL_FD, eb, child_ready, c);
 	if (ret < 0)
 		log_err(c->o->log, "device process failed: %s", strerror(-ret));
@@ -350,6 +357,8 @@ int sandbox_jail_device(struct device *dev, const struct sandbox_opts *o, pid_t 
 	ret = wait_ready(lg, dev, io[0]);
 	if (ret < 0)
 		goto out;
+	/* The device now runs over there: the main process drops what only its process uses. */
+	device_forked(dev);
 	ret = proxy_attach(dev, &(struct proxy_params){.pid = pid,
 						       .io_sock = io[0],
 						       .ctl_sock = ctl[0],

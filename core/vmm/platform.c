@@ -13,6 +13,7 @@
 #include "legacy/i8042.h"
 #include "legacy/pvpanic.h"
 #include "legacy/serial.h"
+#include "legacy/serial_pump.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -81,7 +82,7 @@ static int create_serials(struct vm *vm)
 	for (unsigned i = 0; i < CONFIG_MAX_SERIAL; i++) {
 		const struct serial_config *sc = &vm->cfg->serial[i];
 		struct serial_params p = {.num = i + 1, .in_fd = -1, .irq_fd = -1, .log = vm->log};
-		struct device *dev = NULL;
+		struct device *dev = NULL, *pump = NULL;
 		int ret;
 
 		p.type = sc->type == SERIAL_CFG_STDOUT	 ? SERIAL_STDOUT
@@ -98,6 +99,22 @@ static int create_serials(struct vm *vm)
 				close_fd(&p.out_fd);
 				log_err(vm->log, "serial %u: cannot use stdin: %s", i + 1,
 					strerror(-ret));
+				return ret;
+			}
+		}
+		/* Sandboxed, the host files go to a jailed pump (legacy/serial_pump.h). */
+		if (!vm->cfg->disable_sandbox) {
+			ret = serial_pump_wrap(&p, &pump);
+			if (ret == 0 && pump) {
+				ret = vm_add_device(vm, pump);
+				if (ret < 0)
+					device_destroy(pump);
+			}
+			if (ret < 0) {
+				close_fd(&p.out_fd);
+				close_fd(&p.in_fd);
+				log_err(vm->log, "serial %u: cannot create its host side: %s",
+					i + 1, strerror(-ret));
 				return ret;
 			}
 		}
