@@ -28,6 +28,8 @@ GUEST_MODULES = (
     "virtio_pci", "virtio_blk", "virtio-rng", "virtio_balloon", "virtio_console",
     "virtio_net", "vmw_vsock_virtio_transport", "virtiofs", "pvpanic-mmio", "pvpanic-pci",
     "evdev",
+    # /dev/cpu/N/msr: a test reads the MTRR default type the VMM set on every CPU.
+    "msr",
 )
 MARKER_READY = "CROSVM_GUEST_READY"
 ROOTFS_SIZE = "64M"
