@@ -15,6 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import guestlib as gl  # noqa: E402
+import vmm  # noqa: E402
 
 BOOT_TIMEOUT = 60  # generous: a boot takes well under a second here
 
@@ -154,6 +155,11 @@ class QemuGuestTest(unittest.TestCase):
         total = res.info_int("mem_total")
         self.assertGreaterEqual(total, (256 << 20) - (1 << 20))
         self.assertLessEqual(total, 256 << 20)
+        # The reference for what crosvm gives without firmware (test_boot checks it there):
+        # QEMU -cpu host shows the host's brand, and SeaBIOS leaves the MTRRs enabled,
+        # fixed ranges on, default write-back.
+        self.assertEqual(res.info["cpu.brand"], vmm.host_cpu()["model name"])
+        self.assertEqual(res.info["mtrr.def_type"], "0xc06")
 
     @unittest.skipUnless(os.path.isfile(gl.SEABIOS_MICROVM), "no SeaBIOS microvm build")
     def test_bzimage_smp(self):
@@ -161,6 +167,7 @@ class QemuGuestTest(unittest.TestCase):
                              guest=gl.guest_path("smp", "bzImage"))
         self.assertClean(res, out)
         self.assertIn("smp cpus=2", res.passed)
+        self.assertEqual(res.info["ap1.mtrr_def_type"], "0xc06")
 
     def test_smp_starts_every_cpu(self):
         for n in (2, 3, 4):
