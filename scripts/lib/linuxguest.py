@@ -28,6 +28,9 @@ GUEST_MODULES = (
     "virtio_pci", "virtio_blk", "virtio-rng", "virtio_balloon", "virtio_console",
     "virtio_net", "vmw_vsock_virtio_transport", "virtiofs", "pvpanic-mmio", "pvpanic-pci",
     "evdev",
+    # The ACPI power button as an input device (what busybox acpid watches); a module in
+    # Debian's cloud kernel.
+    "button",
     # /dev/cpu/N/msr: a test reads the MTRR default type the VMM set on every CPU.
     "msr",
 )
