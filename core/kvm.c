@@ -289,36 +289,56 @@ int kvm_vcpu_set_cpuid(int fd, const struct kvm_cpuid2 *c)
 	return vcpu_ioctl(fd, KVM_SET_CPUID2, (void *)c);
 }
 
-int kvm_vcpu_set_msr(int fd, uint32_t index, uint64_t value)
-{
-	/* struct kvm_msrs ends in a flexible array: lay out one entry after it by hand. */
-	uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8] = {0};
-	struct kvm_msrs *m = (struct kvm_msrs *)buf;
-	int r;
-
-	m->nmsrs = 1;
-	m->entries[0] = (struct kvm_msr_entry){.index = index, .data = value};
-	r = xioctl(fd, KVM_SET_MSRS, m);
-	if (r < 0)
-		return r;
-	return r == 1 ? 0 : -EPERM;
-}
+/* struct kvm_msrs ends in a flexible array: one entry laid out after it by hand. */
+union one_msr {
+	struct kvm_msrs m;
+	uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8];
+};
 
 int kvm_vcpu_get_msr(int fd, uint32_t index, uint64_t *value)
 {
-	uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8] = {0};
-	struct kvm_msrs *m = (struct kvm_msrs *)buf;
+	union one_msr u = {.buf = {0}};
 	int r;
 
-	m->nmsrs = 1;
-	m->entries[0].index = index;
-	r = xioctl(fd, KVM_GET_MSRS, m);
+	u.m.nmsrs = 1;
+	u.m.entries[0].index = index;
+	r = xioctl(fd, KVM_GET_MSRS, &u.m);
 	if (r < 0)
 		return r;
 	if (r != 1)
 		return -EPERM;
-	*value = m->entries[0].data;
+	*value = u.m.entries[0].data;
 	return 0;
+}
+
+int kvm_vcpu_get_fpu(int fd, struct kvm_fpu *f)
+{
+	return vcpu_ioctl(fd, KVM_GET_FPU, f);
+}
+
+int kvm_vcpu_set_guest_debug(int fd, const struct kvm_guest_debug *d)
+{
+	return vcpu_ioctl(fd, KVM_SET_GUEST_DEBUG, (void *)d);
+}
+
+uint32_t kvm_guest_debug_flags(const struct kvm *k)
+{
+	int r = kvm_check_extension(k, KVM_CAP_SET_GUEST_DEBUG2);
+
+	return r > 0 ? (uint32_t)r : 0;
+}
+
+int kvm_vcpu_set_msr(int fd, uint32_t index, uint64_t value)
+{
+	union one_msr u = {.buf = {0}};
+	int r;
+
+	u.m.nmsrs = 1;
+	u.m.entries[0] = (struct kvm_msr_entry){.index = index, .data = value};
+	r = xioctl(fd, KVM_SET_MSRS, &u.m);
+	if (r < 0)
+		return r;
+	return r == 1 ? 0 : -EPERM;
 }
 
 int kvm_vcpu_kvmclock_ctrl(int fd)

@@ -67,5 +67,17 @@ int kvm_vcpu_get_msr(int fd, uint32_t index, uint64_t *value) MUST_CHECK;
  * PVCLOCK_GUEST_STOPPED flag, set at the next entry). -EINVAL: the guest has no kvmclock.
  */
 int kvm_vcpu_kvmclock_ctrl(int fd);
+int kvm_vcpu_get_fpu(int fd, struct kvm_fpu *f) MUST_CHECK;
+/*
+ * The debugger's control of a vCPU (single step, hardware breakpoints in the debug registers):
+ * the structure goes to KVM_SET_GUEST_DEBUG as it is; control 0 gives the guest its own debug
+ * registers back.
+ */
+int kvm_vcpu_set_guest_debug(int fd, const struct kvm_guest_debug *d) MUST_CHECK;
+/*
+ * Every KVM_GUESTDBG_* flag this KVM accepts (KVM_CAP_SET_GUEST_DEBUG2), e.g. whether it has
+ * KVM_GUESTDBG_BLOCKIRQ; 0 when it does not say (then only the basic ones are known).
+ */
+uint32_t kvm_guest_debug_flags(const struct kvm *k);
 
 #endif

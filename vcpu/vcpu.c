@@ -223,7 +223,7 @@ static enum vm_exit_reason handle_internal_error(struct vcpu *v)
 	return VM_EXIT_CRASH;
 }
 
-static enum vm_exit_reason handle_exit(struct vcpu *v)
+enum vm_exit_reason vcpu_handle_exit(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 
@@ -258,6 +258,10 @@ static enum vm_exit_reason handle_exit(struct vcpu *v)
 				  run->system_event.type);
 			return VM_EXIT_NONE;
 		}
+	case KVM_EXIT_DEBUG:
+		/* A single step or a debug register of the debugger's: it stops the VM. */
+		vcpus_debug_event(v, &run->debug.arch);
+		return VM_EXIT_NONE;
 	case KVM_EXIT_INTERNAL_ERROR:
 		return handle_internal_error(v);
 	case KVM_EXIT_FAIL_ENTRY:
@@ -313,6 +317,7 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	const struct vcpu_env *env = &v->set->env;
+	bool io_pending = false;
 	char name[16];
 
 	snprintf(name, sizeof(name), "crosvm_vcpu%u", v->id);
@@ -325,14 +330,21 @@ static void *vcpu_thread(void *arg)
 		/*
 		 * Also where an access just handled that ended the VM (ACPI S5, a reset register,
 		 * pvpanic: vcpus_halt under the request) stops this vCPU: the guest runs not one
-		 * more instruction.
+		 * more instruction. KVM finishes an I/O instruction (its result in a register, rip
+		 * past it) in the next KVM_RUN. Before parking, that KVM_RUN is made with
+		 * immediate_exit, which completes it and returns at once, so a parked vCPU's
+		 * registers are final.
 		 */
-		if (vcpus_wait_runnable(v->set, &paused))
+		paused = false;
+		if (io_pending && vcpus_parking(v))
+			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		else if (vcpus_wait_runnable(v, &paused))
 			break;
 		if (paused)
 			tell_guest_paused(v);
 		if (v->id == 0)
 			log_first_run(v);
+		io_pending = false;
 		ret = kvm_vcpu_run(v->fd);
 		if (ret < 0) {
 			if (ret == -EINTR || ret == -EAGAIN) {
@@ -343,12 +355,15 @@ static void *vcpu_thread(void *arg)
 			vm_events_exit(env->ev, VM_EXIT_CRASH);
 			break;
 		}
-		reason = handle_exit(v);
+		io_pending =
+			v->run->exit_reason == KVM_EXIT_IO || v->run->exit_reason == KVM_EXIT_MMIO;
+		reason = vcpu_handle_exit(v);
 		if (reason != VM_EXIT_NONE) {
 			vm_events_exit(env->ev, reason);
 			break;
 		}
 	}
+	vcpus_thread_exit(v);
 	return NULL;
 }
 

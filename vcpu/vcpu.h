@@ -60,7 +60,11 @@ struct vcpus {
 	pthread_cond_t run_cond;  /* vCPUs wait here for the state to change */
 	pthread_cond_t park_cond; /* vcpus_pause waits here for vCPUs to park */
 	enum vcpus_state state;
-	unsigned nr_parked; /* vCPUs currently waiting while paused */
+	unsigned nr_parked;  /* vCPU threads currently waiting (paused or held) */
+	unsigned nr_started; /* vCPU threads started ... */
+	unsigned nr_exited;  /* ... and ended */
+	bool debug;	     /* a debugger holds the vCPUs it stops (vcpus_debug_init) */
+	int debug_efd;	     /* written when a vCPU stops on a debug exit or all are stopped */
 	struct vcpu **v;
 	unsigned nr;
 	atomic_bool first_run_logged;
@@ -89,10 +93,35 @@ void vcpus_halt(struct vcpus *s);
 /* Frees the vCPUs (after vcpus_stop) and the set. */
 void vcpus_destroy(struct vcpus *s);
 /*
- * A vCPU thread between two KVM_RUNs: waits while paused (*paused says whether it did);
- * true when it must stop.
+ * A vCPU thread between two KVM_RUNs: waits while paused or held (*paused says whether it
+ * did); true when it must stop.
  */
-bool vcpus_wait_runnable(struct vcpus *s, bool *paused);
+bool vcpus_wait_runnable(struct vcpu *v, bool *paused);
+/* Whether the vCPU is to park (paused or held) at its next vcpus_wait_runnable. */
+bool vcpus_parking(struct vcpu *v);
+/* A vCPU thread ends. */
+void vcpus_thread_exit(struct vcpu *v);
+
+/*
+ * The debugger's hold (vcpu/gdb), orthogonal to suspend: a held vCPU does not run, whether or
+ * not the VM is suspended. All-stop: a debug exit of one vCPU holds every vCPU.
+ *
+ * vcpus_debug_init holds every vCPU from the start (call it before vcpus_start, before or
+ * after vcpus_create: the guest waits for the debugger before its first instruction); efd is
+ * written when a vCPU stops on a KVM_EXIT_DEBUG and when every vCPU has stopped. Main loop
+ * thread, like the rest below but vcpus_debug_event.
+ */
+void vcpus_debug_init(struct vcpus *s, int efd);
+/* Holds every vCPU and kicks it out of KVM_RUN; vcpus_debug_stopped says when all are. */
+void vcpus_debug_stop(struct vcpus *s);
+/* Every vCPU is held and outside KVM_RUN (parked, or its thread ended). */
+bool vcpus_debug_stopped(struct vcpus *s);
+/* Releases the vCPUs with run[i] (by index); holds the others. */
+void vcpus_debug_resume(struct vcpus *s, const bool *run);
+/* vCPU thread: its KVM_EXIT_DEBUG. Records it, holds every vCPU, writes the efd. */
+void vcpus_debug_event(struct vcpu *v, const struct kvm_debug_exit_arch *a);
+/* The recorded debug exit of vCPU i not taken yet, taken. */
+bool vcpus_debug_take_event(struct vcpus *s, unsigned i, struct kvm_debug_exit_arch *a);
 
 struct vcpu {
 	struct vcpus *set;
@@ -103,6 +132,10 @@ struct vcpu {
 	pthread_t thread;
 	/* Set once the thread exists, cleared once it is joined: another vCPU may kick us. */
 	atomic_bool started;
+	/* Run state owned by vcpus.c, under the set's lock. */
+	bool debug_held;
+	bool has_debug_event;
+	struct kvm_debug_exit_arch debug_event;
 };
 
 int vcpu_create(struct vcpus *set, unsigned id, struct vcpu **out) MUST_CHECK;
@@ -114,6 +147,8 @@ int vcpu_start(struct vcpu *v) MUST_CHECK;
 void vcpu_kick(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
+/* Handles the exit KVM_RUN left in v->run (exposed for tests); what it asks of the VM. */
+enum vm_exit_reason vcpu_handle_exit(struct vcpu *v);
 
 /* Installs the (empty) kick signal handler; call once before any vCPU thread exists. */
 int vcpu_signal_setup(void) MUST_CHECK;

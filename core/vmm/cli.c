@@ -30,6 +30,7 @@ enum {
 	OPT_HYPERVISOR,
 	OPT_KVM_DEVICE,
 	OPT_TEST_VIOLATION,
+	OPT_GDB,
 	OPT_UNSUPPORTED,
 };
 
@@ -58,6 +59,7 @@ static const struct option run_options[] = {
 	{"boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL},
 	{"hypervisor", required_argument, NULL, OPT_HYPERVISOR},
 	{"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
+	{"gdb", required_argument, NULL, OPT_GDB},
 #ifdef CROSVM_TEST_HOOKS
 	{"test-seccomp-violation", required_argument, NULL, OPT_TEST_VIOLATION},
 #endif
@@ -67,7 +69,6 @@ static const struct option run_options[] = {
 	{"vsock", required_argument, NULL, OPT_UNSUPPORTED},
 	{"cid", required_argument, NULL, OPT_UNSUPPORTED},
 	{"shared-dir", required_argument, NULL, OPT_UNSUPPORTED},
-	{"gdb", required_argument, NULL, OPT_UNSUPPORTED},
 	{"tap-name", required_argument, NULL, OPT_UNSUPPORTED},
 	{"tap-fd", required_argument, NULL, OPT_UNSUPPORTED},
 	{"bios", required_argument, NULL, OPT_UNSUPPORTED},
@@ -129,6 +130,8 @@ void cli_run_usage(FILE *f)
 		"if\n"
 		"                              the ELF has a PVH note, else the 64-bit entry)\n"
 		"  --hypervisor kvm[device=PATH]   KVM device node (default /dev/kvm)\n"
+		"  --gdb PORT                  wait for gdb on 127.0.0.1:PORT before the guest "
+		"starts\n"
 		"  -h, --help                  show this help\n");
 }
 
@@ -529,6 +532,8 @@ static int parse_one(int opt, const char *arg, const char *name, struct vm_confi
 		return set_str(&cfg->kvm_device, arg);
 	case OPT_TEST_VIOLATION:
 		return set_str(&cfg->test_seccomp_violation, arg);
+	case OPT_GDB:
+		return cli_parse_gdb(arg, cfg, lg);
 	case OPT_UNSUPPORTED:
 		log_err(lg, "--%s is not supported by this crosvm build", name);
 		return -EINVAL;

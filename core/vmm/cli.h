@@ -20,5 +20,7 @@ int cli_parse_serial(const char *s, struct vm_config *cfg, const struct logger *
 int cli_parse_block(const char *s, struct vm_config *cfg, const struct logger *lg);
 int cli_parse_mem(const char *s, uint64_t *mib);
 int cli_parse_cpus(const char *s, unsigned *n);
+/* core/vmm/cli_gdb.c */
+int cli_parse_gdb(const char *arg, struct vm_config *cfg, const struct logger *lg);
 
 #endif

@@ -50,6 +50,7 @@ struct vm_config {
 	bool seccomp_log_failures;
 	char *pivot_root;
 	char *kvm_device;
+	uint16_t gdb_port; /* --gdb: 0 when not debugging */
 	/* test-only: make the named device make a forbidden syscall after start */
 	char *test_seccomp_violation;
 };

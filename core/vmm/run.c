@@ -12,6 +12,7 @@
 #include "core/vmm/vm.h"
 #include "core/vmm/vm_control.h"
 #include "sandbox/sandbox.h"
+#include "vcpu/gdb/server.h"
 #include "vcpu/vcpu.h"
 #include "core/vmm/virtio_devices.h"
 
@@ -28,6 +29,7 @@ struct run_ctx {
 	int sig_fd;
 	struct event *sig_ev;
 	struct term term;
+	struct gdb_server *gdb; /* --gdb */
 };
 
 static void on_exit_request(evutil_socket_t fd, short what, void *arg)
@@ -197,6 +199,40 @@ static int sandbox_devices(struct vm *vm)
 	return ret;
 }
 
+/*
+ * --gdb: the debugger's server, before any device process exists and while the process may
+ * still bind any port; it holds the vCPUs, so the guest starts only when gdb says so.
+ */
+static int start_gdb(struct run_ctx *rc)
+{
+	struct vm *vm = rc->vm;
+	struct gdb_server_params p = {.port = vm->cfg->gdb_port,
+				      .eb = vm->eb,
+				      .vcpus = vm->vcpus,
+				      .nr_cpus = vm->cfg->cpus,
+				      .kvm_debug_flags = kvm_guest_debug_flags(&vm->kvm),
+				      .mem = &vm->mem,
+				      .ev = &vm->events,
+				      .log = vm->log};
+
+	return gdb_server_create(&p, &rc->gdb);
+}
+
+/* The status gdb hears when the VM ends under it: crosvm's extended exit status. */
+static int gdb_status(enum vm_exit_reason r)
+{
+	switch (r) {
+	case VM_EXIT_RESET:
+		return 32;
+	case VM_EXIT_CRASH:
+		return 33;
+	case VM_EXIT_PANIC:
+		return 34;
+	default:
+		return 0;
+	}
+}
+
 static bool uses_stdin(const struct vm_config *cfg)
 {
 	for (unsigned i = 0; i < CONFIG_MAX_SERIAL; i++)
@@ -247,6 +283,11 @@ int run_vm(const struct vm_config *cfg, struct logger *lg, enum vm_exit_reason *
 		if (ret < 0)
 			goto out;
 	}
+	if (cfg->gdb_port) {
+		ret = start_gdb(&rc);
+		if (ret < 0)
+			goto out;
+	}
 	ret = boot_setup(vm, &boot);
 	if (ret < 0)
 		goto out;
@@ -278,6 +319,7 @@ out:
 	atomic_store(&vm->stopping, true);
 	if (vm->vcpus)
 		vcpus_stop(vm->vcpus);
+	gdb_server_destroy(rc.gdb, gdb_status((enum vm_exit_reason)atomic_load(&vm->exit_reason)));
 	/*
 	 * A sandboxed device's process is told to stop and reaped here, by its proxy; one that
 	 * had died on its own before (its death raced the guest's power-off) makes this a crash,

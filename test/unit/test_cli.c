@@ -464,6 +464,33 @@ START_TEST(flag_given_a_value_is_named)
 }
 END_TEST
 
+START_TEST(gdb_port)
+{
+	static const char *const bad[] = {"0", "65536", "-1", "abc", "", "12345x"};
+	struct vm_config c;
+	const char *msg;
+
+	ck_assert_int_eq(parse(&c, "k", NULL), 0);
+	ck_assert_uint_eq(c.gdb_port, 0); /* no debugger unless asked for */
+	config_free(&c);
+	ck_assert_int_eq(parse(&c, "--gdb", "1234", "k", NULL), 0);
+	ck_assert_uint_eq(c.gdb_port, 1234);
+	config_free(&c);
+	/* With several vCPUs, the sandbox and the control socket alike. */
+	ck_assert_int_eq(parse(&c, "--gdb=65535", "-c", "4", "-s", "/tmp/x.sock", "k", NULL), 0);
+	ck_assert_uint_eq(c.gdb_port, 65535);
+	ck_assert_uint_eq(c.cpus, 4);
+	ck_assert(!c.disable_sandbox);
+	config_free(&c);
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		ck_assert_int_eq(parse_captured(&c, 2, &msg, "--gdb", bad[i], "k", NULL), -EINVAL);
+		ck_assert_msg(strstr(msg, "--gdb") && strstr(msg, "TCP port"), "%s: logged '%s'",
+			      bad[i], msg);
+		config_free(&c);
+	}
+}
+END_TEST
+
 START_TEST(kernel_argument)
 {
 	struct vm_config c;
@@ -576,6 +603,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, too_many_disks);
 	tcase_add_test(tc, deprecated_disk_options_in_order);
 	tcase_add_test(tc, unknown_and_unsupported_options);
+	tcase_add_test(tc, gdb_port);
 	tcase_add_test(tc, kernel_argument);
 	tcase_add_test(tc, help);
 	tcase_add_test(tc, hypervisor);
