@@ -25,7 +25,7 @@ QEMU = "qemu-system-x86_64"
 
 # Every guest the build produces, and the three images of each.
 GUEST_NAMES = ("bootinfo", "smp", "irq", "demo", "acpi", "fault", "pci", "virtio_rng", "virtio_blk",
-               "balloon", "acpi_events", "ticker", "probe")
+               "balloon", "acpi_events", "ticker", "probe", "debuggee")
 IMAGE_KINDS = ("elf", "vmlinux", "bzImage")
 
 # Guest memory layout facts (test/guests/lib/memlayout.h, tools/mkbzimage.c).
