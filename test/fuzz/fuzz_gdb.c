@@ -288,7 +288,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!f->running[cpu] || i + 1 >= size)
 				continue;
 			f->ev[cpu] = (struct kvm_debug_exit_arch){
-				.exception = (data[i] & 1) ? 1 : 3, .dr6 = data[i + 1] | (uint64_t)(data[i] & 0x40) << 8};
+				.exception = (data[i] & 1) ? 1 : 3,
+				.dr6 = data[i + 1] | (uint64_t)(data[i] & 0x40) << 8};
 			f->event[cpu] = true;
 			i += 2;
 			f->stop_requested = true;

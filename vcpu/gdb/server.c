@@ -25,8 +25,9 @@ struct gdb_server {
 	int listen_fd, client_fd, efd;
 	struct event *listen_ev, *efd_ev, *read_ev, *write_ev;
 	bool reading;
-	bool closing; /* the session ended: close once the output is out */
-	bool broken;  /* the client does not read: drop it */
+	bool closing;  /* the session ended (D, k): half-close once the output is out */
+	bool draining; /* half-closed: what comes is dropped until the client closes */
+	bool broken;   /* the client does not read: drop it */
 	uint8_t in[IN_SIZE];
 	size_t in_len;
 	char *out;
@@ -79,7 +80,7 @@ static void close_socket(struct gdb_server *g)
 	g->read_ev = g->write_ev = NULL;
 	close_fd(&g->client_fd);
 	g->in_len = g->out_len = 0;
-	g->reading = g->closing = g->broken = false;
+	g->reading = g->closing = g->draining = g->broken = false;
 }
 
 static void close_client(struct gdb_server *g)
@@ -116,11 +117,16 @@ static void settle(struct gdb_server *g)
 		close_client(g);
 		return;
 	}
-	if (g->closing && !g->out_len) {
-		close_client(g);
-		return;
+	if (g->closing && !g->out_len && !g->draining) {
+		/*
+		 * A FIN, not a close: the client's last '+' may still be on its way, and a close
+		 * with unread input would reset the connection under its last reply.
+		 */
+		shutdown(g->client_fd, SHUT_WR);
+		g->draining = true;
+		g->in_len = 0;
 	}
-	if (!g->closing && g->in_len < IN_SIZE && !gdb_stub_busy(g->stub)) {
+	if (g->draining || (!g->closing && g->in_len < IN_SIZE && !gdb_stub_busy(g->stub))) {
 		if (!g->reading)
 			event_add(g->read_ev, NULL);
 		g->reading = true;
@@ -143,6 +149,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		close_client(g);
 		return;
 	}
+	if (g->draining)
+		return;
 	g->in_len += (size_t)n;
 	settle(g);
 }
