@@ -179,7 +179,7 @@ static void on_news(evutil_socket_t fd, short what, void *arg)
 static void on_accept(evutil_socket_t fd, short what, void *arg)
 {
 	struct gdb_server *g = arg;
-	struct sockaddr_in peer;
+	struct sockaddr_in peer = {.sin_family = AF_INET};
 	socklen_t plen = sizeof(peer);
 	int one = 1;
 	int c;
