@@ -71,6 +71,18 @@ static inline void put_le(void *p, uint64_t v, unsigned n)
 		b[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* The value of one hexadecimal digit (either case), or -1. */
+static inline int hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Full read/write loops over EINTR and short transfers; return 0 or -errno (-EIO on EOF). */
 int read_full(int fd, void *buf, size_t len);
 int write_full(int fd, const void *buf, size_t len);

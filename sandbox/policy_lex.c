@@ -29,17 +29,6 @@ bool policy_lex_is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' || c == '\n';
 }
 
-static int digit_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return 99;
-}
-
 /* Numbers as C's strtoull(s, 0) reads them, optionally negated (two's complement). */
 static int parse_number(const char *s, size_t len, uint64_t *out)
 {
@@ -58,7 +47,8 @@ static int parse_number(const char *s, size_t len, uint64_t *out)
 		i++;
 	}
 	for (; i < len; i++) {
-		unsigned d = (unsigned)digit_value(s[i]);
+		/* -1 (not a digit) becomes larger than any base. */
+		unsigned d = (unsigned)hex_digit((unsigned char)s[i]);
 
 		if (d >= base)
 			return -EINVAL;

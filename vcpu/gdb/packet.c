@@ -2,17 +2,6 @@
 
 enum { RX_IDLE, RX_DATA, RX_CSUM1, RX_CSUM2 };
 
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 void gdb_rx_init(struct gdb_rx *rx)
 {
 	rx->state = RX_IDLE;
@@ -68,13 +57,13 @@ enum gdb_rx_event gdb_rx_feed(struct gdb_rx *rx, uint8_t c)
 		rx->buf[rx->len++] = (char)c;
 		return GDB_RX_NONE;
 	case RX_CSUM1:
-		v = hexval(c);
+		v = hex_digit(c);
 		rx->csum = (uint8_t)(v < 0 ? 0 : v);
 		rx->state = v < 0 ? RX_IDLE : RX_CSUM2;
 		return v < 0 ? GDB_RX_BAD : GDB_RX_NONE;
 	case RX_CSUM2:
 		rx->state = RX_IDLE;
-		v = hexval(c);
+		v = hex_digit(c);
 		if (rx->overflow) {
 			rx->len = 0;
 			rx->buf[0] = '\0';
@@ -127,7 +116,7 @@ int gdb_hex_decode(const char *hex, size_t hexlen, void *out)
 	if (hexlen % 2)
 		return -EINVAL;
 	for (size_t i = 0; i < hexlen / 2; i++) {
-		int hi = hexval((uint8_t)hex[2 * i]), lo = hexval((uint8_t)hex[2 * i + 1]);
+		int hi = hex_digit((uint8_t)hex[2 * i]), lo = hex_digit((uint8_t)hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
@@ -142,9 +131,9 @@ int gdb_parse_hex(const char **p, uint64_t *v)
 	uint64_t x = 0;
 	int d;
 
-	if (hexval((uint8_t)*s) < 0)
+	if (hex_digit((uint8_t)*s) < 0)
 		return -EINVAL;
-	for (; (d = hexval((uint8_t)*s)) >= 0; s++) {
+	for (; (d = hex_digit((uint8_t)*s)) >= 0; s++) {
 		if (x >> 60)
 			return -EINVAL;
 		x = x << 4 | (uint64_t)d;
