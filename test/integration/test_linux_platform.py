@@ -15,8 +15,8 @@ import re
 import time
 import unittest
 
-import linuxvm
 import vmm
+from test_linux import LinuxTestCase
 
 PAUSE_S = 30  # longer than the guest's soft-lockup threshold (2 * watchdog_thresh = 20 s)
 # What ACPICA logged while the PM block dropped GBL_EN and RTC_EN.
@@ -26,17 +26,7 @@ ACPI_FIXED_EVENT_ERRORS = ("Could not enable GlobalLock event",
                            "Could not enable fixed event")
 
 
-class LinuxPlatform(unittest.TestCase):
-    def setUp(self):
-        self.td = vmm.TempDir()
-        self.addCleanup(self.td.__exit__)
-
-    def boot(self, *opts, **kw):
-        vm = linuxvm.LinuxVM(*opts, **kw)
-        self.addCleanup(vm.close)
-        vm.wait_ready()
-        return vm
-
+class LinuxPlatform(LinuxTestCase):
     def dmesg(self, vm, pattern):
         """The guest's kernel log lines matching an extended regex (filtered in the guest:
         a whole log over an emulated serial console is slow)."""
