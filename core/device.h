@@ -114,6 +114,12 @@ struct dev_ops {
 struct device {
 	char name[32];	    /* e.g. "serial0", "virtio-blk1": logs and process label */
 	const char *policy; /* seccomp policy name, e.g. "serial_device"; NULL: never sandboxed */
+	/*
+	 * A host directory the device reaches by path once jailed (an absolute, canonical path,
+	 * e.g. where vsock's UNIX sockets live), or NULL: its jail shows that directory alone,
+	 * read-only, at the same path. The string outlives the device.
+	 */
+	const char *jail_dir;
 	const struct dev_ops *ops;
 	void *priv;
 	/*

@@ -9,8 +9,12 @@ struct fd_list;
 
 /* Closes every fd not in keep (stdin/stdout included unless kept). */
 int jail_close_fds(const struct fd_list *keep) MUST_CHECK;
-/* In a new mount namespace: make mounts private, pivot into dir, detach the old root. */
-int jail_pivot_root(const char *dir) MUST_CHECK;
+/*
+ * In a new mount namespace: make mounts private, pivot into dir, detach the old root. With
+ * show (an absolute path, or NULL), the new root is a small tmpfs on dir holding that host
+ * directory alone, bind-mounted read-only at the same path.
+ */
+int jail_pivot_root(const char *dir, const char *show) MUST_CHECK;
 /* RLIMIT_NOFILE soft and hard limit. */
 int jail_limit_fds(unsigned max) MUST_CHECK;
 /* Empties the bounding, ambient, permitted, effective and inheritable capability sets. */

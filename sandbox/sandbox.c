@@ -194,7 +194,7 @@ static int child_setup(struct child_ctx *c, int ctl_sock)
 		close(c->userns_pipe);
 		c->userns_pipe = -1;
 	}
-	ret = jail_pivot_root(c->o->pivot_root);
+	ret = jail_pivot_root(c->o->pivot_root, dev->jail_dir);
 	if (ret == 0)
 		ret = jail_limit_fds(CHILD_NOFILE);
 	if (ret == 0)

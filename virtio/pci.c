@@ -165,6 +165,8 @@ static int vpci_start(void *opaque, struct event_base *eb)
 	if (!ret && vp->irqfds.intx_resample_fd >= 0)
 		ret = add_event(eb, vp->irqfds.intx_resample_fd, virtio_pci_irq_on_resample, vp,
 				&vp->resample_ev);
+	if (!ret && vp->ops->start)
+		ret = vp->ops->start(vp->vdev, eb);
 	if (ret < 0)
 		goto err;
 	pthread_mutex_lock(&vp->lock);
@@ -187,6 +189,9 @@ static void vpci_stop(void *opaque)
 	vp->eb = NULL;
 	pthread_mutex_unlock(&vp->lock);
 	pthread_mutex_unlock(&vp->op_lock);
+	/* After the reset above: the device is quiet and leaves the loop last. */
+	if (vp->ops->stop)
+		vp->ops->stop(vp->vdev);
 }
 
 /* ---- lifecycle ---- */
@@ -418,7 +423,10 @@ int virtio_pci_transport_create(const struct virtio_pci_params *p, struct device
 	vp->mem = p->mem;
 	vp->log = p->log;
 	vp->nr_queues = queues_of(ops, p->dev);
-	vp->dev = (struct device){.policy = ops->policy, .ops = &vpci_ops, .priv = vp};
+	vp->dev = (struct device){.policy = ops->policy,
+				  .jail_dir = ops->jail_dir ? ops->jail_dir(p->dev) : NULL,
+				  .ops = &vpci_ops,
+				  .priv = vp};
 	snprintf(vp->dev.name, sizeof(vp->dev.name), "%s",
 		 p->label ? p->label : (ops->name ? ops->name : "virtio"));
 	for (unsigned i = 0; i < vp->nr_queues; i++) {

@@ -55,6 +55,19 @@ void virtio_irq_queue(struct virtio_irq *irq, unsigned queue)
 	pthread_mutex_unlock(&vp->lock);
 }
 
+int virtio_irq_queue_fd(struct virtio_irq *irq, unsigned queue)
+{
+	struct vpci *vp = irq_vpci(irq);
+	int fd = -1;
+
+	pthread_mutex_lock(&vp->lock);
+	if (queue < vp->nr_queues && vp->msix_enabled &&
+	    vp->q[queue].msix_vector < vp->irqfds.nr_vectors)
+		fd = vp->irqfds.vector_fds[vp->q[queue].msix_vector];
+	pthread_mutex_unlock(&vp->lock);
+	return fd;
+}
+
 void virtio_irq_config(struct virtio_irq *irq)
 {
 	struct vpci *vp = irq_vpci(irq);

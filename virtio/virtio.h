@@ -67,8 +67,18 @@ struct virtio_dev_ops {
 	void (*reset)(void *dev);
 	/* Back-end fds the device needs once running (disk image, ...), for the sandbox. */
 	int (*fds)(void *dev, struct fd_list *out);
+	/* Optional: the host directory its jail must show (struct device.jail_dir), or NULL. */
+	const char *(*jail_dir)(void *dev);
 	/* A control command (dev_ops.command of core/device.h). Optional. */
 	int (*command)(void *dev, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx);
+	/*
+	 * Optional: the device's own fds (host sockets, stdin, timers) join the loop `eb` of the
+	 * process it runs in, on that loop's thread, before any activation; stop detaches them
+	 * (safe without start). For a device that must watch host fds whether or not a driver
+	 * is active; activate and reset may run on other threads and must not touch the loop.
+	 */
+	int (*start)(void *dev, struct event_base *eb);
+	void (*stop)(void *dev);
 	void (*destroy)(void *dev);
 };
 
@@ -77,6 +87,13 @@ void virtio_irq_queue(struct virtio_irq *irq, unsigned queue);
 void virtio_irq_config(struct virtio_irq *irq);
 /* A fatal device error: sets DEVICE_NEEDS_RESET and raises a config interrupt. */
 void virtio_irq_needs_reset(struct virtio_irq *irq);
+/*
+ * The eventfd that raises queue `queue`'s interrupt by itself (its MSI-X vector's irqfd), for
+ * a back end that signals the guest without the device (the kernel's vhost), or -1 when
+ * there is none: MSI-X is off (INTx needs the ISR set first) or the queue has no vector.
+ * Valid while the device is active; -1 must be answered with virtio_irq_queue.
+ */
+int virtio_irq_queue_fd(struct virtio_irq *irq, unsigned queue);
 
 struct pci_root;
 /*
