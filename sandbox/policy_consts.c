@@ -35,6 +35,7 @@
 #include <linux/sockios.h>
 #include <linux/securebits.h>
 #include <linux/userfaultfd.h>
+#include <linux/vhost.h>
 
 /* Newer than Debian 12's kernel headers; the values are the kernel's uapi ones. */
 #ifndef MADV_COLLAPSE
@@ -755,6 +756,22 @@ static const struct named_const consts[] = {
 	K(TUNGETVNETLE),
 	K(TUNSETVNETBE),
 	K(TUNGETVNETBE),
+	/* vhost (vhost-vsock, vhost-net) */
+	K(VHOST_GET_FEATURES),
+	K(VHOST_SET_FEATURES),
+	K(VHOST_SET_OWNER),
+	K(VHOST_RESET_OWNER),
+	K(VHOST_SET_MEM_TABLE),
+	K(VHOST_SET_VRING_NUM),
+	K(VHOST_SET_VRING_ADDR),
+	K(VHOST_SET_VRING_BASE),
+	K(VHOST_GET_VRING_BASE),
+	K(VHOST_SET_VRING_KICK),
+	K(VHOST_SET_VRING_CALL),
+	K(VHOST_SET_VRING_ERR),
+	K(VHOST_NET_SET_BACKEND),
+	K(VHOST_VSOCK_SET_GUEST_CID),
+	K(VHOST_VSOCK_SET_RUNNING),
 	/* userfaultfd (vmm-swap) */
 	K(UFFDIO_API),
 	K(UFFDIO_REGISTER),
