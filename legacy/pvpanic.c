@@ -1,10 +1,13 @@
 #include "legacy/pvpanic.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/device.h"
 #include "core/log.h"
+#include "core/pci.h"
 #include "core/vm_event.h"
 
 struct pvpanic {
@@ -50,6 +53,17 @@ static int pvpanic_io(void *dev, unsigned region, uint64_t off, void *data, uint
 	return 0;
 }
 
+/* Like crosvm's: the register is the BAR's first byte; anything else reads 0, writes nothing. */
+static int pvpanic_pci_io(void *dev, unsigned region, uint64_t off, void *data, uint32_t len,
+			  bool is_write)
+{
+	if (region == 0 && off == 0 && len == 1)
+		return pvpanic_io(dev, 0, 0, data, 1, is_write);
+	if (!is_write)
+		memset(data, 0, len);
+	return 0;
+}
+
 static void pvpanic_destroy(void *dev)
 {
 	struct pvpanic *p = dev;
@@ -63,7 +77,13 @@ static const struct dev_ops pvpanic_ops = {
 	.destroy = pvpanic_destroy,
 };
 
-int pvpanic_create(const struct vm_events *ev, const struct logger *lg, struct device **out)
+static const struct dev_ops pvpanic_pci_ops = {
+	.io = pvpanic_pci_io,
+	.destroy = pvpanic_destroy,
+};
+
+static int create(const struct vm_events *ev, const struct logger *lg, const char *name,
+		  const struct dev_ops *ops, struct device **out)
 {
 	struct pvpanic *p = calloc(1, sizeof(*p));
 	int ret;
@@ -77,7 +97,34 @@ int pvpanic_create(const struct vm_events *ev, const struct logger *lg, struct d
 	}
 	p->ev = ev;
 	p->log = lg;
-	p->dev = (struct device){.name = "pvpanic", .ops = &pvpanic_ops, .priv = p};
+	p->dev = (struct device){.ops = ops, .priv = p};
+	snprintf(p->dev.name, sizeof(p->dev.name), "%s", name);
 	*out = &p->dev;
+	return 0;
+}
+
+int pvpanic_create(const struct vm_events *ev, const struct logger *lg, struct device **out)
+{
+	return create(ev, lg, "pvpanic", &pvpanic_ops, out);
+}
+
+int pvpanic_pci_create(const struct vm_events *ev, const struct logger *lg, struct device **out,
+		       struct pci_dev_desc *desc)
+{
+	int ret = create(ev, lg, "pvpanic-pci", &pvpanic_pci_ops, out);
+
+	if (ret < 0)
+		return ret;
+	/* crosvm's PvPanicPciDevice: class and subclass "other", subsystem 0xff:0xff, rev. 1. */
+	*desc = (struct pci_dev_desc){
+		.vendor_id = PVPANIC_PCI_VENDOR,
+		.device_id = PVPANIC_PCI_DEVICE,
+		.subsys_vendor_id = 0xff,
+		.subsys_id = 0xff,
+		.revision = 1,
+		.class_code = 0xff,
+		.subclass = 0xff,
+	};
+	desc->bars[0] = (struct pci_bar_desc){.size = PVPANIC_PCI_BAR_SIZE};
 	return 0;
 }

@@ -179,6 +179,30 @@ static int create_debug_ports(struct vm *vm)
 	return ret < 0 ? ret : add_ports(vm, dev, ranges, nr);
 }
 
+int platform_create_pvpanic_pci(struct vm *vm)
+{
+	struct pci_irq_fds irq = {.intx_fd = -1, .intx_resample_fd = -1};
+	struct pci_dev_desc desc;
+	struct device *dev;
+	unsigned slot;
+	int ret;
+
+	ret = pvpanic_pci_create(&vm->events, vm->log, &dev, &desc);
+	if (ret < 0)
+		return ret;
+	ret = vm_add_device(vm, dev);
+	if (ret < 0) {
+		device_destroy(dev);
+		return ret;
+	}
+	ret = pci_next_slot(vm->pci, &slot);
+	if (ret == 0)
+		ret = pci_add_device(vm->pci, slot, dev, &desc, &irq);
+	if (ret < 0)
+		log_err(vm->log, "pvpanic-pci: cannot add the PCI device: %s", strerror(-ret));
+	return ret;
+}
+
 int platform_create(struct vm *vm)
 {
 	struct device *dev;

@@ -7,5 +7,10 @@
 struct vm;
 
 int platform_create(struct vm *vm) MUST_CHECK;
+/*
+ * pvpanic-pci, which crosvm always has, on the next PCI slot: called after the virtio devices,
+ * as crosvm adds it after them (their slots stay where they were).
+ */
+int platform_create_pvpanic_pci(struct vm *vm) MUST_CHECK;
 
 #endif
