@@ -34,6 +34,12 @@ int boot_build_cmdline(const struct vm_config *cfg, struct cmdline *c)
 			ret = cmdline_append(c, buf);
 		}
 	}
+	for (unsigned i = 0; ret == 0 && i < cfg->nr_vconsoles; i++) {
+		if (cfg->vconsole[i].s.console) {
+			snprintf(buf, sizeof(buf), "console=hvc%u", cfg->vconsole[i].num - 1);
+			ret = cmdline_append(c, buf);
+		}
+	}
 	for (unsigned i = 0; ret == 0 && i < CONFIG_MAX_SERIAL; i++) {
 		if (cfg->serial[i].earlycon) {
 			snprintf(buf, sizeof(buf), "earlycon=uart8250,io,0x%x", com_ports[i]);

@@ -4,6 +4,7 @@
  * never half-works silently.
  */
 #include "core/vmm/cli.h"
+#include "core/vmm/cli_devices.h"
 #include "core/vmm/kvlist.h"
 #include "core/log.h"
 #include "virtio/blk.h"
@@ -31,6 +32,8 @@ enum {
 	OPT_KVM_DEVICE,
 	OPT_TEST_VIOLATION,
 	OPT_GDB,
+	OPT_VSOCK,
+	OPT_CID,
 	OPT_UNSUPPORTED,
 };
 
@@ -60,14 +63,14 @@ static const struct option run_options[] = {
 	{"hypervisor", required_argument, NULL, OPT_HYPERVISOR},
 	{"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
 	{"gdb", required_argument, NULL, OPT_GDB},
+	{"vsock", required_argument, NULL, OPT_VSOCK},
+	{"cid", required_argument, NULL, OPT_CID},
 #ifdef CROSVM_TEST_HOOKS
 	{"test-seccomp-violation", required_argument, NULL, OPT_TEST_VIOLATION},
 #endif
 	{"help", no_argument, NULL, 'h'},
 	/* crosvm options this build does not implement: refused by name. */
 	{"net", required_argument, NULL, OPT_UNSUPPORTED},
-	{"vsock", required_argument, NULL, OPT_UNSUPPORTED},
-	{"cid", required_argument, NULL, OPT_UNSUPPORTED},
 	{"shared-dir", required_argument, NULL, OPT_UNSUPPORTED},
 	{"tap-name", required_argument, NULL, OPT_UNSUPPORTED},
 	{"tap-fd", required_argument, NULL, OPT_UNSUPPORTED},
@@ -97,10 +100,11 @@ void cli_run_usage(FILE *f)
 		"  -c, --cpus [num-cores=]N    number of vCPUs (default 1)\n"
 		"  -i, --initrd PATH           initial ramdisk\n"
 		"  -p, --params TEXT           extra kernel command line (repeatable)\n"
-		"  --serial type=T[,num=N][,path=P][,console][,stdin][,earlycon]\n"
+		"  --serial type=T[,hardware=H][,num=N][,path=P][,console][,stdin][,earlycon]\n"
 		"                              configure COM1-COM4 (T: stdout, file, sink, "
 		"syslog);\n"
-		"                              default: COM1 = stdout + stdin + console\n"
+		"                              default: COM1 = stdout + stdin + console;\n"
+		"                              hardware=virtio-console: a virtio console hvc<N-1>\n"
 		"  -b, --block "
 		"[path=]P[,ro][,root][,sparse=B][,direct=B][,lock=B][,block-size=N][,id=S]\n"
 		"                              [,num-queues=N][,async-executor=uring|epoll]\n"
@@ -110,6 +114,11 @@ void cli_run_usage(FILE *f)
 		"  --rwroot PATH               writable root disk (deprecated: --block P,root)\n"
 		"  -d, --disk PATH             read-only disk (deprecated: --block P,ro)\n"
 		"  --rwdisk PATH               writable disk (deprecated: --block P)\n"
+		"  --vsock cid=N[,device=PATH]  virtio-vsock on the kernel's vhost-vsock (default\n"
+		"                              /dev/vhost-vsock); --cid N is the older form\n"
+		"  --vsock cid=N,uds-path=PATH  virtio-vsock in user space: guest connections go\n"
+		"                              to UNIX sockets PATH_<port>, host programs connect\n"
+		"                              to PATH and write \"CONNECT <port>\\n\"\n"
 		"  --no-rng                    no virtio-rng device (on by default)\n"
 		"  --no-balloon                no virtio-balloon device (on by default)\n"
 		"  --no-i8042                  no i8042 (reset-only keyboard controller)\n"
@@ -180,7 +189,7 @@ static const char *const serial_flags[] = {"console", "stdin", "earlycon", NULL}
 int cli_parse_serial(const char *s, struct vm_config *cfg, const struct logger *lg)
 {
 	struct serial_config sc = {.type = SERIAL_CFG_SINK};
-	bool have_type = false;
+	bool have_type = false, virtio = false;
 	uint64_t num = 1;
 	struct kvlist l;
 	int ret;
@@ -212,8 +221,13 @@ int cli_parse_serial(const char *s, struct vm_config *cfg, const struct logger *
 				goto inval;
 			}
 		} else if (strcmp(it->key, "num") == 0 && it->value) {
-			if (parse_u64(it->value, &num) < 0 || num < 1 || num > CONFIG_MAX_SERIAL) {
-				log_err(lg, "--serial: num=%s is out of range (1-4)", it->value);
+			/* As crosvm: 1-4 for a UART (checked below), a u8 from 1 otherwise. */
+			if (parse_u64(it->value, &num) < 0 || num < 1 ||
+			    num > CONFIG_MAX_VCONSOLE_NUM) {
+				log_err(lg,
+					"--serial: num=%s is out of range (1-4; 1-255 with "
+					"hardware=virtio-console)",
+					it->value);
 				goto inval;
 			}
 		} else if (strcmp(it->key, "path") == 0 && it->value) {
@@ -222,8 +236,14 @@ int cli_parse_serial(const char *s, struct vm_config *cfg, const struct logger *
 			if (!sc.path)
 				goto inval;
 		} else if (strcmp(it->key, "hardware") == 0 && it->value) {
-			if (strcmp(it->value, "serial") != 0) {
-				log_err(lg, "--serial: hardware=%s is not supported (only serial)",
+			if (strcmp(it->value, "serial") == 0)
+				virtio = false;
+			else if (strcmp(it->value, "virtio-console") == 0)
+				virtio = true;
+			else {
+				log_err(lg,
+					"--serial: hardware=%s is not supported (serial or "
+					"virtio-console)",
 					it->value);
 				goto inval;
 			}
@@ -256,11 +276,21 @@ int cli_parse_serial(const char *s, struct vm_config *cfg, const struct logger *
 		log_err(lg, "--serial: path= is only valid with type=file");
 		goto inval;
 	}
+	sc.present = true;
+	if (virtio) {
+		if (cli_add_vconsole(cfg, (unsigned)num, &sc, lg) < 0)
+			goto inval;
+		kvlist_free(&l);
+		return 0;
+	}
+	if (num > CONFIG_MAX_SERIAL) {
+		log_err(lg, "--serial: num=%llu is out of range (1-4)", (unsigned long long)num);
+		goto inval;
+	}
 	if (cfg->serial[num - 1].present) {
 		log_err(lg, "--serial: num=%llu given twice", (unsigned long long)num);
 		goto inval;
 	}
-	sc.present = true;
 	cfg->serial[num - 1] = sc;
 	kvlist_free(&l);
 	return 0;
@@ -534,6 +564,10 @@ static int parse_one(int opt, const char *arg, const char *name, struct vm_confi
 		return set_str(&cfg->test_seccomp_violation, arg);
 	case OPT_GDB:
 		return cli_parse_gdb(arg, cfg, lg);
+	case OPT_VSOCK:
+		return cli_parse_vsock(arg, cfg, lg);
+	case OPT_CID:
+		return cli_parse_cid(arg, cfg, lg);
 	case OPT_UNSUPPORTED:
 		log_err(lg, "--%s is not supported by this crosvm build", name);
 		return -EINVAL;
@@ -638,6 +672,10 @@ int cli_finalize(struct vm_config *cfg, const struct logger *lg)
 		consoles += cfg->serial[i].console;
 		stdins += cfg->serial[i].stdin_;
 		earlycons += cfg->serial[i].earlycon;
+	}
+	for (unsigned i = 0; i < cfg->nr_vconsoles; i++) {
+		consoles += cfg->vconsole[i].s.console;
+		stdins += cfg->vconsole[i].s.stdin_;
 	}
 	if (consoles > 1 || stdins > 1 || earlycons > 1) {
 		log_err(lg, "--serial: at most one port may have %s",

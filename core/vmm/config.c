@@ -17,6 +17,10 @@ void config_free(struct vm_config *c)
 	free(c->params);
 	for (unsigned i = 0; i < CONFIG_MAX_SERIAL; i++)
 		free(c->serial[i].path);
+	for (unsigned i = 0; i < c->nr_vconsoles; i++)
+		free(c->vconsole[i].s.path);
+	free(c->vsock.device);
+	free(c->vsock.uds_path);
 	for (unsigned i = 0; i < c->nr_disks; i++)
 		free(c->disks[i].path);
 	free(c->dump_dtb);

@@ -9,9 +9,11 @@
 #include <stdint.h>
 #include "virtio/disk.h"
 
-#define CONFIG_MAX_SERIAL      4
-#define CONFIG_MAX_DISKS       16
-#define CONFIG_DEFAULT_MEM_MIB 256
+#define CONFIG_MAX_SERIAL	4
+#define CONFIG_MAX_VCONSOLE	8   /* --serial ...,hardware=virtio-console devices */
+#define CONFIG_MAX_VCONSOLE_NUM 255 /* crosvm's num is a u8 */
+#define CONFIG_MAX_DISKS	16
+#define CONFIG_DEFAULT_MEM_MIB	256
 
 enum serial_out_type {
 	SERIAL_CFG_SINK = 0,
@@ -29,6 +31,20 @@ struct serial_config {
 	bool earlycon;
 };
 
+/* One virtio-console device (crosvm makes one per --serial ...,hardware=virtio-console). */
+struct vconsole_config {
+	unsigned num;		/* its --serial num: console=hvc<num-1> */
+	struct serial_config s; /* earlycon is never set */
+};
+
+/* --vsock / --cid: vhost-vsock (device), or the user-space device on a UNIX socket. */
+struct vsock_config {
+	bool present;
+	uint64_t cid;
+	char *device;	/* the vhost-vsock node; NULL: /dev/vhost-vsock */
+	char *uds_path; /* the user-space device's UNIX socket; NULL: vhost */
+};
+
 enum boot_proto_cfg { BOOT_CFG_AUTO = 0, BOOT_CFG_LINUX, BOOT_CFG_PVH };
 
 struct vm_config {
@@ -39,6 +55,9 @@ struct vm_config {
 	unsigned cpus;
 	enum boot_proto_cfg boot_proto;
 	struct serial_config serial[CONFIG_MAX_SERIAL];
+	struct vconsole_config vconsole[CONFIG_MAX_VCONSOLE]; /* in command-line order */
+	unsigned nr_vconsoles;
+	struct vsock_config vsock;
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned nr_disks;
 	bool disable_sandbox;

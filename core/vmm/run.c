@@ -238,6 +238,9 @@ static bool uses_stdin(const struct vm_config *cfg)
 	for (unsigned i = 0; i < CONFIG_MAX_SERIAL; i++)
 		if (cfg->serial[i].stdin_)
 			return true;
+	for (unsigned i = 0; i < cfg->nr_vconsoles; i++)
+		if (cfg->vconsole[i].s.stdin_)
+			return true;
 	return false;
 }
 
@@ -295,6 +298,8 @@ int run_vm(const struct vm_config *cfg, struct logger *lg, enum vm_exit_reason *
 	if (ret < 0)
 		goto out;
 	ret = virtio_devices_create(vm);
+	if (ret == 0)
+		ret = platform_create_pvpanic_pci(vm);
 	if (ret < 0)
 		goto out;
 	if (!cfg->disable_sandbox) {

@@ -54,6 +54,28 @@ START_TEST(console_on_com2_no_console)
 }
 END_TEST
 
+/* A virtio console as the console is hvc<num-1>, as crosvm names it. */
+START_TEST(console_on_virtio_console)
+{
+	struct vm_config cfg;
+	char line[LAYOUT_CMDLINE_MAX];
+
+	config_init(&cfg);
+	cfg.serial[0] = (struct serial_config){.present = true, .type = SERIAL_CFG_SINK};
+	cfg.vconsole[0] = (struct vconsole_config){.num = 3, .s = {.present = true}};
+	cfg.vconsole[1] =
+		(struct vconsole_config){.num = 1, .s = {.present = true, .console = true}};
+	cfg.nr_vconsoles = 2;
+	build(&cfg, line, sizeof(line));
+	ck_assert_str_eq(line, "panic=-1 console=hvc0");
+	cfg.vconsole[1].s.console = false;
+	cfg.vconsole[0].s.console = true;
+	build(&cfg, line, sizeof(line));
+	ck_assert_str_eq(line, "panic=-1 console=hvc2");
+	config_free(&cfg);
+}
+END_TEST
+
 /* earlycon names the port's I/O address, COM1..COM4. */
 START_TEST(earlycon_port_addresses)
 {
@@ -166,6 +188,7 @@ static Suite *suite(void)
 
 	tcase_add_test(tc, default_console);
 	tcase_add_test(tc, console_on_com2_no_console);
+	tcase_add_test(tc, console_on_virtio_console);
 	tcase_add_test(tc, earlycon_port_addresses);
 	tcase_add_test(tc, root_disk);
 	tcase_add_test(tc, full_order);

@@ -261,7 +261,6 @@ START_TEST(serial_refusals)
 	REFUSED("--serial", "type=stdout,num=x", "k");
 	REFUSED("--serial", "type=file", "k");		     /* no path */
 	REFUSED("--serial", "type=stdout,path=/tmp/x", "k"); /* path without file */
-	REFUSED("--serial", "type=stdout,hardware=virtio-console", "k");
 	REFUSED("--serial", "type=stdout,console=maybe", "k");
 	REFUSED("--serial", "type=stdout,stdin=yes", "k");
 	REFUSED("--serial", "", "k");
@@ -406,13 +405,138 @@ START_TEST(deprecated_disk_options_in_order)
 }
 END_TEST
 
+START_TEST(vsock_forms)
+{
+	struct vm_config c;
+
+	ck_assert_int_eq(parse(&c, "--vsock", "cid=3", "k", NULL), 0);
+	ck_assert(c.vsock.present);
+	ck_assert_uint_eq(c.vsock.cid, 3);
+	ck_assert_ptr_null(c.vsock.device);
+	ck_assert_ptr_null(c.vsock.uds_path);
+	config_free(&c);
+	ck_assert_int_eq(parse(&c, "--vsock", "cid=0x10,device=/dev/vhost-vsock2", "k", NULL), 0);
+	ck_assert_uint_eq(c.vsock.cid, 16);
+	ck_assert_str_eq(c.vsock.device, "/dev/vhost-vsock2");
+	config_free(&c);
+	ck_assert_int_eq(parse(&c, "--vsock", "4294967294,uds-path=/tmp/v.sock", "k", NULL), 0);
+	ck_assert_uint_eq(c.vsock.cid, 4294967294u);
+	ck_assert_str_eq(c.vsock.uds_path, "/tmp/v.sock");
+	config_free(&c);
+	/* crosvm's older option. */
+	ck_assert_int_eq(parse(&c, "--cid", "5", "k", NULL), 0);
+	ck_assert(c.vsock.present);
+	ck_assert_uint_eq(c.vsock.cid, 5);
+	config_free(&c);
+	ck_assert_int_eq(parse(&c, "k", NULL), 0);
+	ck_assert(!c.vsock.present);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(vsock_refusals)
+{
+	static const char *const bad_cids[] = {"0",	     "1",  "2", "4294967295",
+					       "4294967296", "-1", "x"};
+	struct vm_config c;
+	const char *msg;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(bad_cids); i++) {
+		char arg[64];
+
+		snprintf(arg, sizeof(arg), "cid=%s", bad_cids[i]);
+		ck_assert_int_eq(parse_captured(&c, 2, &msg, "--vsock", arg, "k", NULL), -EINVAL);
+		ck_assert_msg(strstr(msg, bad_cids[i]), "%s: logged '%s'", arg, msg);
+		config_free(&c);
+		REFUSED("--cid", bad_cids[i], "k");
+	}
+	ck_assert_int_eq(parse_captured(&c, 2, &msg, "--cid", "2", "k", NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(msg, "reserved"));
+	config_free(&c);
+	REFUSED("--vsock", "device=/dev/vhost-vsock", "k"); /* no cid */
+	REFUSED("--vsock", "cid=3,uds-path=/tmp/v,device=/dev/vhost-vsock", "k");
+	REFUSED("--vsock", "cid=3,uds-path=", "k");
+	REFUSED("--vsock", "cid=3,port=5", "k");
+	REFUSED("--vsock", "cid=3", "--cid", "4", "k");
+	REFUSED("--vsock", "cid=3", "--vsock", "cid=4", "k");
+}
+END_TEST
+
+START_TEST(virtio_console_forms)
+{
+	struct vm_config c;
+
+	ck_assert_int_eq(parse(&c, "--serial", "type=stdout,hardware=virtio-console,console,stdin",
+			       "k", NULL),
+			 0);
+	ck_assert_uint_eq(c.nr_vconsoles, 1);
+	ck_assert_uint_eq(c.vconsole[0].num, 1);
+	ck_assert(c.vconsole[0].s.console && c.vconsole[0].s.stdin_);
+	/* A console elsewhere: COM1 is not made the default console (nor takes stdin). */
+	ck_assert(!c.serial[0].present);
+	config_free(&c);
+	ck_assert_int_eq(parse(&c, "--serial",
+			       "type=file,path=/tmp/x,hardware=virtio-console,num=9", "--serial",
+			       "type=sink,hardware=virtio-console,num=2", "k", NULL),
+			 0);
+	ck_assert_uint_eq(c.nr_vconsoles, 2);
+	ck_assert_uint_eq(c.vconsole[0].num, 9);
+	ck_assert_str_eq(c.vconsole[0].s.path, "/tmp/x");
+	ck_assert_uint_eq(c.vconsole[1].num, 2);
+	/* Without a console among them, COM1 is still stdout + stdin + console. */
+	ck_assert(c.serial[0].present && c.serial[0].console && c.serial[0].stdin_);
+	config_free(&c);
+	/* The same num on both kinds of hardware is two devices. */
+	ck_assert_int_eq(parse(&c, "--serial", "type=sink,num=1", "--serial",
+			       "type=sink,num=1,hardware=virtio-console", "k", NULL),
+			 0);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(virtio_console_refusals)
+{
+	REFUSED("--serial", "type=stdout,hardware=virtio-console,earlycon", "k");
+	REFUSED("--serial", "type=sink,hardware=virtio-console,num=256", "k");
+	REFUSED("--serial", "type=sink,hardware=virtio-console,num=0", "k");
+	REFUSED("--serial", "type=sink,num=5", "k"); /* a UART stays 1-4 */
+	REFUSED("--serial", "type=sink,hardware=virtio-console,num=3", "--serial",
+		"type=sink,hardware=virtio-console,num=3", "k");
+	REFUSED("--serial", "type=sink,hardware=virtio-serial", "k");
+	/* One console and one stdin across both kinds. */
+	REFUSED("--serial", "type=stdout,console", "--serial",
+		"type=stdout,hardware=virtio-console,console", "k");
+	REFUSED("--serial", "type=stdout,stdin,num=2", "--serial",
+		"type=stdout,hardware=virtio-console,stdin", "k");
+	/* At most CONFIG_MAX_VCONSOLE devices. */
+	{
+		const char *a[] = {"--serial", "type=sink,hardware=virtio-console,num=1",
+				   "--serial", "type=sink,hardware=virtio-console,num=2",
+				   "--serial", "type=sink,hardware=virtio-console,num=3",
+				   "--serial", "type=sink,hardware=virtio-console,num=4",
+				   "--serial", "type=sink,hardware=virtio-console,num=5",
+				   "--serial", "type=sink,hardware=virtio-console,num=6",
+				   "--serial", "type=sink,hardware=virtio-console,num=7",
+				   "--serial", "type=sink,hardware=virtio-console,num=8",
+				   "--serial", "type=sink,hardware=virtio-console,num=9"};
+		struct vm_config c;
+
+		ck_assert_int_eq(parse(&c, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
+				       a[9], a[10], a[11], a[12], a[13], a[14], a[15], "k", NULL),
+				 0);
+		ck_assert_uint_eq(c.nr_vconsoles, CONFIG_MAX_VCONSOLE);
+		config_free(&c);
+		REFUSED(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
+			a[12], a[13], a[14], a[15], a[16], a[17], "k");
+	}
+}
+END_TEST
+
 START_TEST(unknown_and_unsupported_options)
 {
 	/* crosvm options this build lacks, as a crosvm user would pass them. */
 	static const char *const unsupported[][2] = {
 		{"--net", "--net=tap-name=tap0"},
-		{"--vsock", "--vsock=cid=3"},
-		{"--cid", "--cid=3"},
 		{"--gpu", "--gpu"},
 		{"--shared-dir", "--shared-dir=/tmp:tag"},
 		{"--tap-name", "--tap-name=tap0"},
@@ -602,6 +726,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, block_refusals);
 	tcase_add_test(tc, too_many_disks);
 	tcase_add_test(tc, deprecated_disk_options_in_order);
+	tcase_add_test(tc, vsock_forms);
+	tcase_add_test(tc, vsock_refusals);
+	tcase_add_test(tc, virtio_console_forms);
+	tcase_add_test(tc, virtio_console_refusals);
 	tcase_add_test(tc, unknown_and_unsupported_options);
 	tcase_add_test(tc, gdb_port);
 	tcase_add_test(tc, kernel_argument);
