@@ -22,6 +22,7 @@ from debkernel import Error
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 TEST_SCRIPTS = os.path.join(SRC, "test", "linux")
+TOOLS = os.path.join(TEST_SCRIPTS, "tools")
 
 # Loaded at boot, in this order of need (their dependencies come first by themselves).
 GUEST_MODULES = (
@@ -83,6 +84,16 @@ else
 fi
 hostname crosvm-guest
 ip link set lo up 2>/dev/null
+# console=hvcN as the last console (a virtio console) exists only once virtio_console is
+# loaded, after the kernel looked for the initial console: take it as stdin/stdout now.
+case $(grep -o 'console=[^ ]*' /proc/cmdline | tail -n 1) in
+console=hvc*)
+	con=$(grep -o 'console=[^ ]*' /proc/cmdline | tail -n 1 | cut -d= -f2)
+	i=0
+	while [ ! -c "/dev/$con" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	exec <"/dev/$con" >"/dev/$con" 2>&1
+	;;
+esac
 # busybox's halt, poweroff and reboot signal PID 1 (USR1, USR2, TERM): act on them, also while
 # a foreground shell runs (hence the shell in the background and wait).
 trap 'sync; poweroff -f' USR1 USR2
@@ -145,6 +156,41 @@ def _scripts():
     return out
 
 
+def _tools():
+    """The guest's own small programs (test/linux/tools/*.c, e.g. crosvm-vsock: busybox has no
+    vsock tool), built static once per source and cached: [(name, binary bytes)]."""
+    out = []
+    if not os.path.isdir(TOOLS):
+        return out
+    for name in sorted(os.listdir(TOOLS)):
+        if not name.endswith(".c"):
+            continue
+        src = os.path.join(TOOLS, name)
+        with open(src, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:16]
+        binary = os.path.join(debkernel.cache_dir(), "tools-" + digest, name[:-2])
+        if not os.path.exists(binary):
+            cc = shutil.which("cc") or shutil.which("gcc")
+            if cc is None:
+                raise Error("a C compiler is missing (apt-get install gcc)")
+            os.makedirs(os.path.dirname(binary), exist_ok=True)
+            tmp = binary + ".%d.tmp" % os.getpid()
+            res = subprocess.run([cc, "-static", "-O2", "-Wall", "-o", tmp, src],
+                                 capture_output=True)
+            if res.returncode != 0:
+                raise Error(f"building {name} for the guest failed: "
+                            + res.stderr.decode(errors="replace").strip())
+            os.replace(tmp, binary)
+        with open(binary, "rb") as f:
+            out.append((name[:-2], f.read()))
+    return out
+
+
+def _add_tools(img, tools):
+    for name, data in tools:
+        img.file(f"usr/bin/{name}", data, 0o755)
+
+
 def _fill_common(img, scripts):
     img.busybox()
     for d in ("dev", "proc", "sys", "tmp", "run", "root", "etc", "mnt", "sbin", "usr/bin",
@@ -182,6 +228,9 @@ def build():
     if shutil.which("mke2fs") is None and not os.path.exists("/sbin/mke2fs"):
         raise Error("mke2fs is missing (apt-get install e2fsprogs)")
     initramfs_img, rootfs_img = _images(kernel, _scripts())
+    tools = _tools()
+    _add_tools(initramfs_img, tools)
+    _add_tools(rootfs_img, tools)
     # The cache key is every byte that goes into the images (and the image size).
     h = hashlib.sha256()
     h.update(debkernel.newc_archive(initramfs_img.entries))
