@@ -218,7 +218,7 @@ class Policies(unittest.TestCase):
 
     def test_policies_exist_for_every_device(self):
         for name in ("common_device", "serial_device", "rng_device", "block_device",
-                     "balloon_device"):
+                     "balloon_device", "console_device", "vsock_device", "vhost_vsock_device"):
             self.assertTrue(os.path.exists(os.path.join(POLICY_DIR, name + ".policy")), name)
 
     def test_nothing_dangerous_is_allowed(self):
@@ -230,7 +230,12 @@ class Policies(unittest.TestCase):
                 rule = rules.get(sc)
                 self.assertTrue(rule is None or rule.startswith("return"),
                                 "%s allows %s" % (path, sc))
-            if not os.path.basename(path).startswith(("net",)):
+            if os.path.basename(path) == "vsock_device.policy":
+                # The user-space vsock device connects guest streams to UNIX sockets under
+                # its jail's one directory: AF_UNIX streams only.
+                self.assertRegex(rules.get("socket", ""),
+                                 r"^arg0 == AF_UNIX && arg1 == SOCK_STREAM\b", path)
+            elif not os.path.basename(path).startswith(("net",)):
                 self.assertNotIn("socket", rules, "%s allows socket" % path)
                 self.assertNotIn("connect", rules, "%s allows connect" % path)
             self.assertNotEqual(rules.get("clone"), "1", "%s allows any clone" % path)
