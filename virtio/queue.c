@@ -343,6 +343,39 @@ int virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 	return 0;
 }
 
+int virtq_push_many(struct virtq *q, const uint16_t *heads, const uint32_t *written, unsigned n)
+{
+	uint16_t idx;
+
+	if (!q->size || q->broken)
+		return -EIO;
+	if (n > q->size)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (heads[i] >= q->size)
+			return -EINVAL;
+	idx = q->used_idx;
+	for (unsigned i = 0; i < n; i++, idx++) {
+		uint8_t *elem = q->used + USED_RING(idx & (q->size - 1));
+
+		st32(elem, heads[i]);
+		st32(elem + 4, written[i]);
+	}
+	q->used_idx = idx;
+	/* Every element must be visible before the one index store that publishes them all. */
+	st16_release(q->used + USED_IDX, q->used_idx);
+	return 0;
+}
+
+void virtq_unpop(struct virtq *q, uint16_t n)
+{
+	if (!q->size || q->broken)
+		return;
+	q->last_avail_idx = (uint16_t)(q->last_avail_idx - n);
+	if (q->event_idx && q->notify_enabled)
+		st16(q->used + AVAIL_EVENT(q->size), q->last_avail_idx);
+}
+
 bool virtq_should_notify(struct virtq *q)
 {
 	uint16_t old;
@@ -391,6 +424,27 @@ bool virtq_enable_notify(struct virtq *q)
 	/* Publish the re-enable before re-reading avail->idx (pairs with the driver's mb). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return avail_pending(q) != 0;
+}
+
+bool virtq_enable_notify_more(struct virtq *q)
+{
+	uint16_t seen = q->avail_shadow;
+
+	if (!q->size || q->broken)
+		return true;
+	q->notify_enabled = true;
+	/*
+	 * The chains up to avail_shadow are known and not enough: ask for a kick only when the
+	 * driver goes past them (with EVENT_IDX, avail_event is the index whose crossing kicks).
+	 */
+	if (q->event_idx)
+		st16(q->used + AVAIL_EVENT(q->size), seen);
+	else
+		st16(q->used + USED_FLAGS, 0);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (avail_pending(q) < 0)
+		return true;
+	return q->avail_shadow != seen;
 }
 
 int virtq_serve(struct virtq *q, struct virtq_chain *c, const struct virtq_server *s, void *ctx,

@@ -104,6 +104,21 @@ void iov_cursor_writer(struct iov_cursor *cur, const struct virtq_chain *c);
 int virtq_pop(struct virtq *q, struct virtq_chain *c) MUST_CHECK;
 /* Returns a chain to the driver with `written` bytes written; -EIO if broken, -EINVAL bad head. */
 int virtq_push(struct virtq *q, uint16_t head, uint32_t written) MUST_CHECK;
+/*
+ * Gives back n chains at once: their used elements are written first and published by one
+ * used->idx store, so the driver sees all or none of them (a virtio-net frame spread over
+ * several receive buffers must arrive whole). -EIO if broken, -EINVAL for a bad head (then
+ * nothing is published).
+ */
+int virtq_push_many(struct virtq *q, const uint16_t *heads, const uint32_t *written,
+		    unsigned n) MUST_CHECK;
+/*
+ * Undoes the last n successful pops that were not pushed: those chains are available again
+ * and the next pops walk them afresh (the device found it cannot use them yet, e.g. a
+ * received frame needs more buffers than the driver has posted). n must not exceed the
+ * chains popped since the device last pushed or unpopped them.
+ */
+void virtq_unpop(struct virtq *q, uint16_t n);
 /* After pushing: whether the driver asked to be interrupted (EVENT_IDX or NO_INTERRUPT). */
 bool virtq_should_notify(struct virtq *q);
 
@@ -122,6 +137,13 @@ bool virtq_should_notify(struct virtq *q);
  */
 void virtq_disable_notify(struct virtq *q);
 bool virtq_enable_notify(struct virtq *q);
+/*
+ * For a device waiting for more buffers than it has seen (it unpopped some: they are not
+ * enough): re-enables kicks for chains beyond those the ring already showed, then looks
+ * again; true when the driver added some meanwhile (the caller retries now rather than
+ * sleeping), also for a broken or unconfigured queue.
+ */
+bool virtq_enable_notify_more(struct virtq *q);
 
 /* What virtq_serve does with a chain once the device has looked at it. */
 enum virtq_verdict {
