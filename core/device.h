@@ -20,7 +20,8 @@
 struct event_base;
 struct logger;
 
-#define DEV_MAX_FDS 64
+/* virtio-net with 8 queue pairs on vhost needs about 70. */
+#define DEV_MAX_FDS 128
 
 /* A list of file descriptors a device needs after it has been started. */
 struct fd_list {
@@ -120,6 +121,7 @@ struct device {
 	 * read-only, at the same path. The string outlives the device.
 	 */
 	const char *jail_dir;
+	bool host_network;  /* sandboxed, it keeps the VMM's network namespace (sandbox.h) */
 	const struct dev_ops *ops;
 	void *priv;
 	/*

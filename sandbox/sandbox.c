@@ -313,12 +313,15 @@ int sandbox_jail_device(struct device *dev, const struct sandbox_opts *o, pid_t 
 {
 	int io[2] = {-1, -1}, ctl[2] = {-1, -1}, up[2] = {-1, -1};
 	struct child_ctx c = {.dev = dev, .o = o, .userns_pipe = -1, .ctl_fd = CHILD_CTL_FD};
-	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD;
+	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | SIGCHLD;
 	bool userns = geteuid() != 0;
 	const struct logger *lg = o->log;
 	pid_t pid = -1;
 	int ret;
 
+	/* An empty network namespace, unless the device's sockets must reach the host's. */
+	if (!dev->host_network)
+		flags |= CLONE_NEWNET;
 	ret = policy_filter(dev, o, lg, &c.filter);
 	if (ret < 0)
 		return ret;

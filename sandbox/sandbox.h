@@ -1,7 +1,8 @@
 /*
  * Fork-per-device sandboxing. A device is created in the main process (it opens its files
  * and fds there), then moved into a child process that keeps only that device's fds, enters
- * new mount/PID/IPC/network (and, unprivileged, user) namespaces, pivots into an empty
+ * new mount/PID/IPC/network (and, unprivileged, user) namespaces (a device with host_network
+ * keeps the VMM's network namespace: user-mode networking), pivots into an empty
  * directory, drops every capability, sets no_new_privs and finally installs the device's
  * seccomp filter. The main process keeps a proxy in the device's place (sandbox/proxy.c):
  * the same struct device with the proxy's ops, so nothing outside sandbox/ needs to know.

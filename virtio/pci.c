@@ -425,6 +425,7 @@ int virtio_pci_transport_create(const struct virtio_pci_params *p, struct device
 	vp->nr_queues = queues_of(ops, p->dev);
 	vp->dev = (struct device){.policy = ops->policy,
 				  .jail_dir = ops->jail_dir ? ops->jail_dir(p->dev) : NULL,
+				  .host_network = ops->host_network,
 				  .ops = &vpci_ops,
 				  .priv = vp};
 	snprintf(vp->dev.name, sizeof(vp->dev.name), "%s",

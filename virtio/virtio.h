@@ -20,7 +20,8 @@ struct logger;
 struct virtq;
 struct virtio_irq;
 
-#define VIRTIO_MAX_QUEUES 16
+/* virtio-net's 8 queue pairs and its control queue. */
+#define VIRTIO_MAX_QUEUES 17
 
 /* Handed to the device when the driver sets DRIVER_OK. Valid until reset/destroy. */
 struct virtio_activate {
@@ -62,6 +63,11 @@ struct virtio_dev_ops {
 	 * ioeventfd, and the kick the transport sends at activation, go to the same eventfd.
 	 */
 	bool own_kicks;
+	/*
+	 * Its sandboxed process stays in the VMM's network namespace (user-mode networking
+	 * opens the host's sockets); every other device process gets an empty one.
+	 */
+	bool host_network;
 	/* The driver reset the device (or the VM stops): stop using queues; back to initial state.
 	 */
 	void (*reset)(void *dev);
