@@ -16,6 +16,7 @@
 #include "core/util.h"
 
 struct guest_mem;
+struct virtq;
 
 /* One queue as the vhost device needs it: host addresses of the rings, the eventfds. */
 struct vhost_queue {
@@ -40,5 +41,19 @@ int vhost_get_vring_base(int fd, unsigned index, uint16_t *base) MUST_CHECK;
 /* vhost-vsock: the guest's context id (the kernel refuses 0-2, U32_MAX and one in use). */
 int vhost_vsock_set_guest_cid(int fd, uint64_t cid) MUST_CHECK;
 int vhost_vsock_set_running(int fd, bool running) MUST_CHECK;
+
+/* Opens a vhost device node read-write; -errno (-ENOENT: no such module loaded). */
+int vhost_open(const char *path, int *fd) MUST_CHECK;
+/*
+ * Vring `index` of the device from a struct virtq: q's size, its rings (as mapped here), the
+ * index where the kernel starts (q's next available entry), the kick fd the kernel waits on
+ * and the call fd it signals.
+ */
+int vhost_set_vring(int fd, unsigned index, const struct virtq *q, int kick, int call) MUST_CHECK;
+/* Stops vring `index` (the kernel then lets go of it and its eventfds); its next available
+ * entry in *base. */
+int vhost_stop_vring(int fd, unsigned index, uint16_t *base) MUST_CHECK;
+/* vhost-net: the TAP fd vring `index` moves frames through (-1 detaches it). */
+int vhost_net_set_backend(int fd, unsigned index, int tap_fd) MUST_CHECK;
 
 #endif

@@ -6,6 +6,7 @@
 #include "core/vmm/cli.h"
 #include "core/vmm/cli_devices.h"
 #include "core/vmm/kvlist.h"
+#include "core/vmm/net_cli.h"
 #include "core/log.h"
 #include "virtio/blk.h"
 
@@ -34,6 +35,8 @@ enum {
 	OPT_GDB,
 	OPT_VSOCK,
 	OPT_CID,
+	OPT_NET,
+	OPT_NET_LEGACY,
 	OPT_UNSUPPORTED,
 };
 
@@ -65,15 +68,22 @@ static const struct option run_options[] = {
 	{"gdb", required_argument, NULL, OPT_GDB},
 	{"vsock", required_argument, NULL, OPT_VSOCK},
 	{"cid", required_argument, NULL, OPT_CID},
+	{"net", required_argument, NULL, OPT_NET},
+	/* crosvm's deprecated networking options (core/vmm/net_cli.c). */
+	{"tap-name", required_argument, NULL, OPT_NET_LEGACY},
+	{"tap-fd", required_argument, NULL, OPT_NET_LEGACY},
+	{"host-ip", required_argument, NULL, OPT_NET_LEGACY},
+	{"host_ip", required_argument, NULL, OPT_NET_LEGACY},
+	{"netmask", required_argument, NULL, OPT_NET_LEGACY},
+	{"mac", required_argument, NULL, OPT_NET_LEGACY},
+	{"vhost-net", no_argument, NULL, OPT_NET_LEGACY},
+	{"net-vq-pairs", required_argument, NULL, OPT_NET_LEGACY},
 #ifdef CROSVM_TEST_HOOKS
 	{"test-seccomp-violation", required_argument, NULL, OPT_TEST_VIOLATION},
 #endif
 	{"help", no_argument, NULL, 'h'},
 	/* crosvm options this build does not implement: refused by name. */
-	{"net", required_argument, NULL, OPT_UNSUPPORTED},
 	{"shared-dir", required_argument, NULL, OPT_UNSUPPORTED},
-	{"tap-name", required_argument, NULL, OPT_UNSUPPORTED},
-	{"tap-fd", required_argument, NULL, OPT_UNSUPPORTED},
 	{"bios", required_argument, NULL, OPT_UNSUPPORTED},
 	{"pmem", required_argument, NULL, OPT_UNSUPPORTED},
 	{"gpu", optional_argument, NULL, OPT_UNSUPPORTED},
@@ -119,6 +129,18 @@ void cli_run_usage(FILE *f)
 		"  --vsock cid=N,uds-path=PATH  virtio-vsock in user space: guest connections go\n"
 		"                              to UNIX sockets PATH_<port>, host programs connect\n"
 		"                              to PATH and write \"CONNECT <port>\\n\"\n"
+		"  --net tap-name=NAME|tap-fd=N|host-ip=IP,netmask=MASK,mac=MAC|user\n"
+		"        [,mac=MAC][,vhost-net[=[device=PATH]]][,vq-pairs=N][,mrg_rxbuf=B]\n"
+		"        [,hostfwd=tcp:HOSTPORT-:GUESTPORT][,dns]\n"
+		"                              virtio-net device (repeatable): a TAP by name or\n"
+		"                              fd, a new TAP with an address (needs "
+		"CAP_NET_ADMIN),\n"
+		"                              or user-mode networking (no privileges; DHCP, "
+		"ports\n"
+		"                              forwarded from 127.0.0.1, DNS forwarding with dns)\n"
+		"  --tap-name NAME, --tap-fd N, --host-ip IP --netmask MASK --mac MAC, "
+		"--vhost-net,\n"
+		"  --net-vq-pairs N            deprecated forms of --net\n"
 		"  --no-rng                    no virtio-rng device (on by default)\n"
 		"  --no-balloon                no virtio-balloon device (on by default)\n"
 		"  --no-i8042                  no i8042 (reset-only keyboard controller)\n"
@@ -568,6 +590,10 @@ static int parse_one(int opt, const char *arg, const char *name, struct vm_confi
 		return cli_parse_vsock(arg, cfg, lg);
 	case OPT_CID:
 		return cli_parse_cid(arg, cfg, lg);
+	case OPT_NET:
+		return cli_parse_net(arg, cfg, lg);
+	case OPT_NET_LEGACY:
+		return cli_net_legacy_option(name, arg, cfg, lg);
 	case OPT_UNSUPPORTED:
 		log_err(lg, "--%s is not supported by this crosvm build", name);
 		return -EINVAL;
@@ -696,5 +722,5 @@ int cli_finalize(struct vm_config *cfg, const struct logger *lg)
 		log_err(lg, "only one disk can be the root disk");
 		return -EINVAL;
 	}
-	return 0;
+	return cli_net_finalize(cfg, lg);
 }

@@ -23,6 +23,15 @@ void config_free(struct vm_config *c)
 	free(c->vsock.uds_path);
 	for (unsigned i = 0; i < c->nr_disks; i++)
 		free(c->disks[i].path);
+	for (unsigned i = 0; i < c->nr_nets; i++) {
+		free(c->nets[i].tap_name);
+		free(c->nets[i].vhost_device);
+	}
+	free(c->net_legacy.host_ip);
+	free(c->net_legacy.netmask);
+	free(c->net_legacy.mac);
+	for (unsigned i = 0; i < c->net_legacy.nr_tap_names; i++)
+		free(c->net_legacy.tap_names[i]);
 	free(c->dump_dtb);
 	free(c->dump_acpi);
 	free(c->socket_path);

@@ -8,12 +8,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "virtio/disk.h"
+#include "virtio/net.h"
 
 #define CONFIG_MAX_SERIAL	4
 #define CONFIG_MAX_VCONSOLE	8   /* --serial ...,hardware=virtio-console devices */
 #define CONFIG_MAX_VCONSOLE_NUM 255 /* crosvm's num is a u8 */
 #define CONFIG_MAX_DISKS	16
 #define CONFIG_DEFAULT_MEM_MIB	256
+#define CONFIG_MAX_NETS		8
 
 enum serial_out_type {
 	SERIAL_CFG_SINK = 0,
@@ -45,6 +47,17 @@ struct vsock_config {
 	char *uds_path; /* the user-space device's UNIX socket; NULL: vhost */
 };
 
+/* crosvm's deprecated networking options, turned into --net devices by cli_finalize. */
+struct net_legacy_config {
+	char *host_ip, *netmask, *mac; /* --host-ip (--host_ip), --netmask, --mac */
+	char *tap_names[CONFIG_MAX_NETS];
+	unsigned nr_tap_names;
+	int tap_fds[CONFIG_MAX_NETS];
+	unsigned nr_tap_fds;
+	bool vhost;	   /* --vhost-net */
+	unsigned vq_pairs; /* --net-vq-pairs; 0: not given */
+};
+
 enum boot_proto_cfg { BOOT_CFG_AUTO = 0, BOOT_CFG_LINUX, BOOT_CFG_PVH };
 
 struct vm_config {
@@ -60,6 +73,9 @@ struct vm_config {
 	struct vsock_config vsock;
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned nr_disks;
+	struct net_config nets[CONFIG_MAX_NETS]; /* virtio-net devices, in creation order */
+	unsigned nr_nets;
+	struct net_legacy_config net_legacy;
 	bool disable_sandbox;
 	bool no_i8042, no_rtc, no_rng, no_balloon;
 	char *dump_dtb;

@@ -1,13 +1,14 @@
 /*
  * Creates the VM's virtio devices in crosvm's order: virtio consoles (by num), disks (vda,
- * vdb, ... in command-line order), then rng and balloon, which are on unless turned off, and
- * vsock.
+ * vdb, ... in command-line order), then rng and balloon, which are on unless turned off, the
+ * network devices, and vsock.
  */
 #include "core/vmm/virtio_devices.h"
 #include "core/vmm/vm.h"
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
 #include "virtio/vsock.h"
@@ -170,6 +171,17 @@ int virtio_devices_create(struct vm *vm)
 			return ret;
 		}
 		ret = plug(vm, ops, dev, "virtio-balloon", &vm->balloon);
+		if (ret < 0)
+			return ret;
+	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		snprintf(label, sizeof(label), "virtio-net%u", i);
+		ret = virtio_net_create(&cfg->nets[i], label, vm->log, &ops, &dev);
+		if (ret < 0) {
+			log_err(vm->log, "%s: %s", label, strerror(-ret));
+			return ret;
+		}
+		ret = plug(vm, ops, dev, label, &d);
 		if (ret < 0)
 			return ret;
 	}

@@ -536,10 +536,8 @@ START_TEST(unknown_and_unsupported_options)
 {
 	/* crosvm options this build lacks, as a crosvm user would pass them. */
 	static const char *const unsupported[][2] = {
-		{"--net", "--net=tap-name=tap0"},
 		{"--gpu", "--gpu"},
 		{"--shared-dir", "--shared-dir=/tmp:tag"},
-		{"--tap-name", "--tap-name=tap0"},
 		{"--bios", "--bios=bios.bin"},
 		{"--pmem", "--pmem=pmem.img"},
 		{"--vfio", "--vfio=/sys/bus/pci/devices/0000:00:01.0"},
