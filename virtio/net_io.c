@@ -421,6 +421,8 @@ static enum rx_result rx_place(struct net_pair *p)
 		left -= take;
 		done += take;
 	}
+	if (!nb[0] || !nb[1])
+		return RX_BROKEN; /* cannot happen: a frame always has a header */
 	nb[0][0] = (uint8_t)k;
 	nb[1][0] = (uint8_t)(k >> 8);
 	if (virtq_push_many(q, p->rx_heads, p->rx_lens, k) < 0)

@@ -27,6 +27,12 @@ static int xioctl(int fd, unsigned long req, void *arg)
 	return ioctl(fd, req, arg) < 0 ? -errno : 0;
 }
 
+/* The ioctls whose argument is a value, not a pointer (TUNSETOFFLOAD). */
+static int xioctl_val(int fd, unsigned long req, unsigned long val)
+{
+	return ioctl(fd, req, val) < 0 ? -errno : 0;
+}
+
 static void tap_init(struct tap *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -83,7 +89,7 @@ static int setup_vnet(struct tap *t, const struct logger *lg)
 		}
 	}
 	for (unsigned i = 0; i < ARRAY_SIZE(offload_sets); i++) {
-		if (xioctl(t->fds[0], TUNSETOFFLOAD, (void *)(unsigned long)offload_sets[i]) == 0) {
+		if (xioctl_val(t->fds[0], TUNSETOFFLOAD, offload_sets[i]) == 0) {
 			t->offloads = offload_sets[i];
 			break;
 		}
@@ -287,7 +293,7 @@ int tap_set_offload(struct tap *t, unsigned flags)
 	if (flags & ~t->offloads)
 		return -EOPNOTSUPP;
 	/* The offloads belong to the interface: setting them on one queue sets them for all. */
-	return xioctl(t->fds[0], TUNSETOFFLOAD, (void *)(unsigned long)flags);
+	return xioctl_val(t->fds[0], TUNSETOFFLOAD, flags);
 }
 
 int tap_enable_queue(struct tap *t, unsigned q, bool on)

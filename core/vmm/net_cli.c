@@ -1,6 +1,7 @@
 #include "core/vmm/net_cli.h"
 #include "core/vmm/kvlist.h"
 #include "core/log.h"
+#include "core/util.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -34,16 +35,14 @@ static int parse_ip(const char *s, uint32_t *out)
 /* aa:bb:cc:dd:ee:ff, a unicast address that is not all zero. */
 static int parse_mac(const char *s, uint8_t mac[6])
 {
-	unsigned v[6];
-	char end;
-
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
-				      &v[4], &v[5], &end) != 6)
+	if (strlen(s) != 17)
 		return -EINVAL;
 	for (unsigned i = 0; i < 6; i++) {
-		if (s[3 * i + 2] != (i < 5 ? ':' : '\0'))
+		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || s[3 * i + 2] != (i < 5 ? ':' : '\0'))
 			return -EINVAL;
-		mac[i] = (uint8_t)v[i];
+		mac[i] = (uint8_t)(hi << 4 | lo);
 	}
 	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
 		return -EINVAL;
