@@ -337,7 +337,7 @@ static enum rx_result rx_place(struct net_pair *p)
 	struct virtq *q = p->rxq;
 	bool mergeable = has(n, VIRTIO_NET_F_MRG_RXBUF);
 	const uint8_t *src = p->rx_buf;
-	size_t left = p->rx_len, done = 0;
+	size_t left = p->rx_len;
 	uint8_t *nb[2] = {NULL, NULL}; /* where num_buffers lands in the first chain */
 	unsigned k = 0;
 	int ret;
@@ -382,7 +382,6 @@ static enum rx_result rx_place(struct net_pair *p)
 				return RX_BROKEN;
 			k = 0;
 			left = p->rx_len;
-			done = 0;
 			src = p->rx_buf;
 			nb[0] = nb[1] = NULL;
 			continue;
@@ -419,7 +418,6 @@ static enum rx_result rx_place(struct net_pair *p)
 		k++;
 		src += take;
 		left -= take;
-		done += take;
 	}
 	if (!nb[0] || !nb[1])
 		return RX_BROKEN; /* cannot happen: a frame always has a header */
