@@ -64,7 +64,7 @@ static void check(struct fuzz *f, const struct virtq_chain *c, int sv[2])
 		if (c->nr_in || len < NET_HDR_LEN + NET_ETH_HLEN ||
 		    len > NET_HDR_LEN + NET_MAX_FRAME)
 			__builtin_trap();
-		if (r != (ssize_t)(len - skip) || memcmp(f->got, f->flat + skip, len - skip))
+		if (r != (ssize_t)(len - skip) || memcmp(f->got, f->flat + skip, len - skip) != 0)
 			__builtin_trap();
 		if (n->stats.tx_frames != 1 || n->stats.tx_malformed || n->stats.tx_errors)
 			__builtin_trap();
