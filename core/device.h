@@ -121,7 +121,7 @@ struct device {
 	 * read-only, at the same path. The string outlives the device.
 	 */
 	const char *jail_dir;
-	bool host_network;  /* sandboxed, it keeps the VMM's network namespace (sandbox.h) */
+	bool host_network; /* sandboxed, it keeps the VMM's network namespace (sandbox.h) */
 	const struct dev_ops *ops;
 	void *priv;
 	/*
