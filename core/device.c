@@ -69,6 +69,12 @@ int device_command(struct device *d, const struct dev_cmd *cmd, dev_reply_fn don
 	return d->ops->command(d->priv, cmd, done, done_ctx);
 }
 
+int device_jail(struct device *d, struct dev_jail *out)
+{
+	memset(out, 0, sizeof(*out));
+	return d->ops->jail ? d->ops->jail(d->priv, out) : 0;
+}
+
 void dev_reply_ok(dev_reply_fn done, void *ctx)
 {
 	struct dev_reply r;

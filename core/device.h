@@ -79,6 +79,31 @@ void dev_reply_status(dev_reply_fn done, void *ctx, int err);
 void dev_reply_error(dev_reply_fn done, void *ctx, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/*
+ * How a device's sandboxed process differs from the default jail, which is: an empty root
+ * (--pivot-root), no user namespace unless the VMM is unprivileged, no capabilities, 1024 file
+ * descriptors. Filled in by dev_ops.jail in the parent, before the process is made; the
+ * strings must live as long as the device. Everything is optional (zero: the default).
+ */
+struct dev_jail {
+	const char *root; /* a directory that becomes the process's root (mounts below included) */
+	/*
+	 * A user namespace with these maps ("inner outer count" lines, as /proc/PID/uid_map), in
+	 * which the process is root when the maps have an inner 0.
+	 */
+	const char *uid_map, *gid_map;
+	uint64_t caps;	 /* capabilities kept (bit n: capability n), within that namespace */
+	unsigned nofile; /* RLIMIT_NOFILE */
+	bool want_proc;	 /* entered() gets a /proc/self/fd of a proc that shows only itself */
+	/*
+	 * Called in the device's process once its root, namespaces and limits are in place, before
+	 * its capabilities go, its seccomp filter is loaded and it starts: proc_self_fd (the
+	 * callee's to close) is an O_PATH descriptor of its own /proc/self/fd, or -1.
+	 */
+	int (*entered)(void *ctx, int proc_self_fd);
+	void *ctx;
+};
+
 struct dev_ops {
 	/*
 	 * A guest access to region `region` of the device (the index of one of its port
@@ -110,6 +135,8 @@ struct dev_ops {
 	 * that process ends). Optional.
 	 */
 	void (*forked)(void *dev);
+	/* What its sandboxed process needs beyond the default jail (struct dev_jail). Optional. */
+	int (*jail)(void *dev, struct dev_jail *out);
 };
 
 struct device {
@@ -145,5 +172,7 @@ int device_fds(struct device *d, struct fd_list *out) MUST_CHECK;
 void device_msix_state(struct device *d, bool enabled);
 void device_forked(struct device *d);
 int device_command(struct device *d, const struct dev_cmd *cmd, dev_reply_fn done, void *done_ctx);
+/* Fills *out (zeroed first) with the device's jail needs; a device without any leaves it zero. */
+int device_jail(struct device *d, struct dev_jail *out) MUST_CHECK;
 
 #endif

@@ -1,6 +1,8 @@
 #include "sandbox/jail.h"
 #include "core/device.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
 #include <stdio.h>
@@ -84,22 +86,30 @@ static int root_showing(const char *dir, const char *show)
 	return 0;
 }
 
-int jail_pivot_root(const char *dir, const char *show)
+int jail_pivot_root(const char *root, const char *mountpoint, const char *show)
 {
+	bool empty = strcmp(root, mountpoint) == 0;
 	int ret;
 
 	/* Nothing done in this namespace may leak back into the host's mounts. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return -errno;
 	if (show) {
-		ret = root_showing(dir, show);
+		/* Only the default jail's empty root shows a host directory. */
+		if (!empty)
+			return -EINVAL;
+		ret = root_showing(mountpoint, show);
 		if (ret < 0)
 			return ret;
-	} else if (mount(dir, dir, NULL, MS_BIND | MS_REC, NULL) < 0) {
-		/* pivot_root needs the new root to be a mount point: bind it onto itself. */
+	} else if (mount(root, mountpoint, NULL, MS_BIND | MS_REC, NULL) < 0) {
+		/*
+		 * pivot_root needs the new root to be a mount point: bind it (with what is mounted
+		 * below it) onto the empty directory, or the empty directory onto itself. Binding
+		 * onto a directory of our own, rather than onto root itself, works for "/" too.
+		 */
 		return -errno;
 	}
-	if (chdir(dir) < 0)
+	if (chdir(mountpoint) < 0)
 		return -errno;
 	/* Stack the old root on top of the new one, then detach it. */
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
@@ -108,9 +118,61 @@ int jail_pivot_root(const char *dir, const char *show)
 		return -errno;
 	if (chdir("/") < 0)
 		return -errno;
-	/* Best effort: the empty root is read-only, without devices, setuid or exec. */
-	mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-	      NULL);
+	/*
+	 * Best effort: the empty root is read-only, without devices, setuid or exec. A device's
+	 * own root keeps its flags (its device works in it) but loses device nodes and setuid,
+	 * below it too: the process opens no device and runs nothing.
+	 */
+	if (empty)
+		mount(NULL, "/", NULL,
+		      MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	else
+		mount_setattr(
+			AT_FDCWD, "/", AT_RECURSIVE,
+			&(struct mount_attr){.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID},
+			sizeof(struct mount_attr));
+	return 0;
+}
+
+int jail_private_proc(int *proc_self_fd)
+{
+	int fs, mnt, ret = 0;
+
+	/*
+	 * A new proc instance of this process's PID namespace, never attached to any path: it
+	 * shows this process alone, and nothing the device serves can reach it by name.
+	 */
+	fs = fsopen("proc", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return -errno;
+	/* Only the process directories (Linux 5.8); older kernels show the rest, harmlessly. */
+	(void)fsconfig(fs, FSCONFIG_SET_STRING, "subset", "pid", 0);
+	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		ret = -errno;
+		goto out_fs;
+	}
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC,
+		      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (mnt < 0) {
+		ret = -errno;
+		goto out_fs;
+	}
+	*proc_self_fd = openat(mnt, "self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*proc_self_fd < 0)
+		ret = -errno;
+	close(mnt);
+out_fs:
+	close(fs);
+	return ret;
+}
+
+int jail_become_ns_root(void)
+{
+	/* EINVAL: the maps have no inner 0; the process keeps the ids it has. */
+	if (setresgid(0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
+	if (setresuid(0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
 	return 0;
 }
 
@@ -118,29 +180,50 @@ int jail_limit_fds(unsigned max)
 {
 	struct rlimit rl = {.rlim_cur = max, .rlim_max = max};
 
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		return 0;
+	/* Raising the hard limit needs a privilege a user namespace does not give: take the most.
+	 */
+	if (errno != EPERM || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	rl.rlim_cur = rl.rlim_max = MIN(rl.rlim_max, (rlim_t)max);
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
 	return 0;
 }
 
-int jail_drop_caps(void)
+int jail_keep_caps(uint64_t keep)
 {
+	cap_value_t list[CAP_LAST_CAP + 1];
+	int n = 0, ret = 0;
 	cap_t caps;
-	int ret = 0;
 
 	/* The bounding set first: dropping from it needs CAP_SETPCAP, which goes next. */
-	for (int c = 0; c <= CAP_LAST_CAP; c++)
+	for (int c = 0; c <= CAP_LAST_CAP; c++) {
+		if (keep & BIT(c)) {
+			list[n++] = c;
+			continue;
+		}
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			return -errno;
+	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -errno;
 	caps = cap_init();
 	if (!caps)
 		return -ENOMEM;
-	if (cap_set_proc(caps) < 0)
+	if (n && (cap_set_flag(caps, CAP_PERMITTED, n, list, CAP_SET) < 0 ||
+		  cap_set_flag(caps, CAP_EFFECTIVE, n, list, CAP_SET) < 0))
+		ret = -errno;
+	if (ret == 0 && cap_set_proc(caps) < 0)
 		ret = -errno;
 	cap_free(caps);
 	return ret;
+}
+
+int jail_drop_caps(void)
+{
+	return jail_keep_caps(0);
 }
 
 int jail_no_new_privs(void)

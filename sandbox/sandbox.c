@@ -40,10 +40,17 @@
 struct child_ctx {
 	struct device *dev;
 	const struct sandbox_opts *o;
+	struct dev_jail jail; /* what the device asked for beyond the default jail */
 	scmp_filter_ctx filter;
 	int io_sock;
 	int userns_pipe; /* read end: the parent has written our uid/gid maps when it closes */
-	int ctl_fd;	 /* CHILD_CTL_FD: where the device's requests of the VM go */
+	/*
+	 * Write end, for a user namespace the child enters only once it is in its root (a
+	 * privileged VMM, a device with its own maps): one byte says "map me now".
+	 */
+	int unshared_pipe;
+	bool late_userns;
+	int ctl_fd; /* CHILD_CTL_FD: where the device's requests of the VM go */
 };
 
 int sandbox_prepare(const struct sandbox_opts *o)
@@ -164,13 +171,42 @@ static int child_ready(void *arg)
 	return 0;
 }
 
-static int child_setup(struct child_ctx *c, int ctl_sock)
+/* Waits until the parent has mapped our ids (EOF on the pipe), then becomes their root. */
+static int wait_for_maps(struct child_ctx *c)
 {
+	char byte;
+
+	while (read(c->userns_pipe, &byte, 1) < 0 && errno == EINTR)
+		;
+	close_fd(&c->userns_pipe);
+	return jail_become_ns_root();
+}
+
+/*
+ * A user namespace of the device's own, entered once the process is in its root: a process
+ * whose root is not its mount namespace's (a chroot) may not make one, and its mount
+ * namespace then stays the VMM's to change, not the device's.
+ */
+static int late_userns(struct child_ctx *c)
+{
+	if (unshare(CLONE_NEWUSER) < 0)
+		return -errno;
+	if (write(c->unshared_pipe, "u", 1) != 1)
+		return -EPIPE;
+	close_fd(&c->unshared_pipe);
+	return wait_for_maps(c);
+}
+
+/* Each step of the jail, in order; *step names the one that failed. */
+static int child_setup(struct child_ctx *c, int ctl_sock, const char **step)
+{
+	const struct dev_jail *j = &c->jail;
 	struct device *dev = c->dev;
 	struct fd_list keep = {.nr = 0};
-	char byte;
+	int proc_fd = -1;
 	int ret;
 
+	*step = "keeping its descriptors";
 	if (dup2(ctl_sock, CHILD_CTL_FD) < 0)
 		return -errno;
 	ret = fd_list_add(&keep, STDERR_FILENO);
@@ -181,31 +217,56 @@ static int child_setup(struct child_ctx *c, int ctl_sock)
 	if (ret == 0)
 		ret = fd_list_add(&keep, c->userns_pipe);
 	if (ret == 0)
+		ret = fd_list_add(&keep, c->unshared_pipe);
+	if (ret == 0)
 		ret = device_fds(dev, &keep);
+	if (ret == 0)
+		ret = jail_close_fds(&keep);
 	if (ret < 0)
 		return ret;
-	ret = jail_close_fds(&keep);
-	if (ret < 0)
-		return ret;
-	if (c->userns_pipe >= 0) {
-		/* Wait until the parent has mapped our ids (EOF on the pipe). */
-		while (read(c->userns_pipe, &byte, 1) < 0 && errno == EINTR)
-			;
-		close(c->userns_pipe);
-		c->userns_pipe = -1;
+	*step = "taking its ids";
+	if (c->userns_pipe >= 0 && !c->late_userns) {
+		ret = wait_for_maps(c);
+		if (ret < 0)
+			return ret;
 	}
-	ret = jail_pivot_root(c->o->pivot_root, dev->jail_dir);
-	if (ret == 0)
-		ret = jail_limit_fds(CHILD_NOFILE);
-	if (ret == 0)
-		ret = jail_drop_caps();
-	if (ret == 0)
+	*step = "mounting its own proc";
+	if (j->want_proc) {
+		ret = jail_private_proc(&proc_fd);
+		if (ret < 0)
+			return ret;
+	}
+	*step = "pivoting into its root";
+	ret = jail_pivot_root(j->root ? j->root : c->o->pivot_root, c->o->pivot_root,
+			      dev->jail_dir);
+	if (ret == 0) {
+		*step = "limiting its descriptors";
+		ret = jail_limit_fds(j->nofile ? j->nofile : CHILD_NOFILE);
+	}
+	if (ret == 0 && c->late_userns) {
+		*step = "making its user namespace";
+		ret = late_userns(c);
+	}
+	if (ret == 0 && j->entered) {
+		*step = "setting the device up in it";
+		ret = j->entered(j->ctx, proc_fd);
+		proc_fd = -1; /* the device's now */
+	}
+	close_fd(&proc_fd);
+	if (ret == 0) {
+		*step = "dropping capabilities";
+		ret = jail_keep_caps(j->caps);
+	}
+	if (ret == 0) {
+		*step = "setting no_new_privs";
 		ret = jail_no_new_privs();
+	}
 	return ret;
 }
 
 static void child_main(struct child_ctx *c, int ctl_sock)
 {
+	const char *step = "";
 	struct device *dev = c->dev;
 	struct proxy_msg fail = {.op = PROXY_FAILED};
 	struct event_base *eb = NULL;
@@ -219,9 +280,9 @@ static void child_main(struct child_ctx *c, int ctl_sock)
 	if (c->o->events)
 		proxy_forward_requests(c->o->events, &c->ctl_fd);
 	prctl(PR_SET_NAME, dev->name, 0, 0, 0);
-	ret = child_setup(c, ctl_sock);
+	ret = child_setup(c, ctl_sock, &step);
 	if (ret < 0) {
-		log_err(c->o->log, "cannot enter the sandbox: %s", strerror(-ret));
+		log_err(c->o->log, "cannot enter the sandbox (%s): %s", step, strerror(-ret));
 		goto fail;
 	}
 	eb = event_base_new();
@@ -264,24 +325,43 @@ static int write_file(const char *path, const char *text)
 	return ret;
 }
 
-/* Maps the child's root to our unprivileged uid/gid (user namespace case). */
-static int map_ids(pid_t pid)
+/*
+ * Writes the child's user namespace maps: the device's, or by default its root mapped to our
+ * own uid/gid (the unprivileged case).
+ */
+static int map_ids(pid_t pid, const struct dev_jail *j)
 {
-	char path[64], map[64];
+	char path[64], uid_map[64], gid_map[64];
 	int ret;
 
+	snprintf(uid_map, sizeof(uid_map), "0 %u 1\n", getuid());
+	snprintf(gid_map, sizeof(gid_map), "0 %u 1\n", getgid());
 	snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
 	ret = write_file(path, "deny");
 	if (ret < 0)
 		return ret;
 	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
-	snprintf(map, sizeof(map), "0 %u 1\n", getuid());
-	ret = write_file(path, map);
+	ret = write_file(path, j->uid_map ? j->uid_map : uid_map);
 	if (ret < 0)
 		return ret;
 	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
-	snprintf(map, sizeof(map), "0 %u 1\n", getgid());
-	return write_file(path, map);
+	return write_file(path, j->gid_map ? j->gid_map : gid_map);
+}
+
+/* Waits (bounded) for the child's byte saying it has made its user namespace. */
+static int wait_unshared(const struct logger *lg, const char *name, int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	char byte;
+	int r;
+
+	do {
+		r = poll(&pfd, 1, READY_TIMEOUT_MS);
+	} while (r < 0 && errno == EINTR);
+	if (r > 0 && read(fd, &byte, 1) == 1)
+		return 0;
+	log_err(lg, "%s: the device process did not make its user namespace", name);
+	return -EPIPE;
 }
 
 static int wait_ready(const struct logger *lg, struct device *dev, int io_sock)
@@ -311,23 +391,37 @@ static int wait_ready(const struct logger *lg, struct device *dev, int io_sock)
 
 int sandbox_jail_device(struct device *dev, const struct sandbox_opts *o, pid_t *pid_out)
 {
-	int io[2] = {-1, -1}, ctl[2] = {-1, -1}, up[2] = {-1, -1};
-	struct child_ctx c = {.dev = dev, .o = o, .userns_pipe = -1, .ctl_fd = CHILD_CTL_FD};
+	int io[2] = {-1, -1}, ctl[2] = {-1, -1}, up[2] = {-1, -1}, down[2] = {-1, -1};
+	struct child_ctx c = {
+		.dev = dev, .o = o, .userns_pipe = -1, .unshared_pipe = -1, .ctl_fd = CHILD_CTL_FD};
 	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | SIGCHLD;
-	bool userns = geteuid() != 0;
 	const struct logger *lg = o->log;
 	pid_t pid = -1;
+	bool userns;
 	int ret;
 
 	/* An empty network namespace, unless the device's sockets must reach the host's. */
 	if (!dev->host_network)
 		flags |= CLONE_NEWNET;
+	ret = device_jail(dev, &c.jail);
+	if (ret < 0) {
+		log_err(lg, "%s: cannot describe the device's sandbox: %s", dev->name,
+			strerror(-ret));
+		return ret;
+	}
+	/*
+	 * Unprivileged, every namespace needs a user namespace first, made with them. Privileged,
+	 * a device that asks for its own ids gets its user namespace once in its root.
+	 */
+	userns = geteuid() != 0;
+	c.late_userns = !userns && (c.jail.uid_map || c.jail.gid_map);
 	ret = policy_filter(dev, o, lg, &c.filter);
 	if (ret < 0)
 		return ret;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, io) < 0 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0 ||
-	    (userns && pipe2(up, O_CLOEXEC) < 0)) {
+	    ((userns || c.late_userns) && pipe2(up, O_CLOEXEC) < 0) ||
+	    (c.late_userns && pipe2(down, O_CLOEXEC) < 0)) {
 		ret = -errno;
 		goto out;
 	}
@@ -343,13 +437,20 @@ int sandbox_jail_device(struct device *dev, const struct sandbox_opts *o, pid_t 
 	if (pid == 0) {
 		c.io_sock = io[1];
 		c.userns_pipe = up[0];
+		c.unshared_pipe = down[1];
 		child_main(&c, ctl[1]);
 	}
 	close_fd(&io[1]);
 	close_fd(&ctl[1]);
 	close_fd(&up[0]);
-	if (userns) {
-		ret = map_ids(pid);
+	close_fd(&down[1]);
+	if (c.late_userns) {
+		ret = wait_unshared(lg, dev->name, down[0]);
+		if (ret < 0)
+			goto out;
+	}
+	if (userns || c.late_userns) {
+		ret = map_ids(pid, &c.jail);
 		close_fd(&up[1]);
 		if (ret < 0) {
 			log_err(lg, "%s: cannot map ids into the user namespace: %s", dev->name,
@@ -392,5 +493,7 @@ out:
 	close_fd(&ctl[1]);
 	close_fd(&up[0]);
 	close_fd(&up[1]);
+	close_fd(&down[0]);
+	close_fd(&down[1]);
 	return ret;
 }

@@ -254,6 +254,13 @@ static int vpci_command(void *opaque, const struct dev_cmd *cmd, dev_reply_fn do
 	return vp->ops->command(vp->vdev, cmd, done, done_ctx);
 }
 
+static int vpci_jail(void *opaque, struct dev_jail *out)
+{
+	struct vpci *vp = opaque;
+
+	return vp->ops->jail ? vp->ops->jail(vp->vdev, out) : 0;
+}
+
 static const struct dev_ops vpci_ops = {
 	.io = vpci_io,
 	.start = vpci_start,
@@ -262,6 +269,7 @@ static const struct dev_ops vpci_ops = {
 	.fds = vpci_fds,
 	.msix_state = virtio_pci_irq_msix_state,
 	.command = vpci_command,
+	.jail = vpci_jail,
 };
 
 /* ---- PCI description ---- */

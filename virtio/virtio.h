@@ -85,6 +85,8 @@ struct virtio_dev_ops {
 	 */
 	int (*start)(void *dev, struct event_base *eb);
 	void (*stop)(void *dev);
+	/* What its sandboxed process needs beyond the default jail (dev_ops.jail). Optional. */
+	int (*jail)(void *dev, struct dev_jail *out);
 	void (*destroy)(void *dev);
 };
 

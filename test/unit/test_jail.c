@@ -112,7 +112,7 @@ static int jailed(const struct dirs *d, bool show)
 
 	if (own_namespace() < 0)
 		return 10;
-	if (jail_pivot_root(d->empty, show ? d->shown : NULL) < 0)
+	if (jail_pivot_root(d->empty, d->empty, show ? d->shown : NULL) < 0)
 		return 11;
 	if (access("/etc/passwd", F_OK) == 0 || errno != ENOENT)
 		return 12; /* the host's files are gone */
