@@ -4,8 +4,9 @@ command runs, in this machine's root file system and working directory.
 QEMU's TCG emulates AMD SVM with nested paging and Debian's cloud kernel loads kvm_amd on it,
 so the test host's /dev/kvm is a real KVM (docs/platform.md). This machine's / is shared over
 virtiofs; the host's init (a small busybox initramfs) loads the modules, mounts that root with
-fresh proc, sys, dev, /tmp and /run, chroots into it and runs the command from a script the
-caller wrote. The command's stdout and stderr come back on two virtio serial ports (files
+fresh proc, sys, dev, /tmp and /run, moves it over / in a mount namespace of the command's own
+(as switch_root does: a plain chroot could not make user namespaces) and runs the command from
+a script the caller wrote. The command's stdout and stderr come back on two virtio serial ports (files
 here, copied to ours as they grow); its exit status comes back on the console with a nonce.
 """
 
@@ -70,13 +71,16 @@ mount -t tmpfs tmpfs /host/dev/shm
 mount -t tmpfs -o mode=1777 tmpfs /host/tmp
 mount -t tmpfs -o mode=755 tmpfs /host/run
 mkdir -p /host/run/lock /host/run/netns
+# The command's root is /host moved over / in a mount namespace of its own (switch_root's way),
+# not a chroot: a chrooted process may not make user namespaces, which sandboxed devices do.
+enter() { unshare -m /bin/sh -c 'cd /host && mount --move . / && exec chroot . /bin/sh "$1"' sh "$1"; }
 if [ -e "/host$run/interactive" ]; then
 	stty -F /dev/ttyS1 sane
-	chroot /host /bin/sh "$run/cmd.sh" </dev/ttyS1 >/dev/ttyS1 2>&1
+	enter "$run/cmd.sh" </dev/ttyS1 >/dev/ttyS1 2>&1
 else
 	out=$(port testvm.out)
 	err=$(port testvm.err)
-	chroot /host /bin/sh "$run/cmd.sh" </dev/null >"$out" 2>"$err"
+	enter "$run/cmd.sh" </dev/null >"$out" 2>"$err"
 fi
 report $?
 """
