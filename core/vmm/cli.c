@@ -5,6 +5,7 @@
  */
 #include "core/vmm/cli.h"
 #include "core/vmm/cli_devices.h"
+#include "core/vmm/cli_shared_dir.h"
 #include "core/vmm/kvlist.h"
 #include "core/vmm/net_cli.h"
 #include "core/log.h"
@@ -37,6 +38,7 @@ enum {
 	OPT_CID,
 	OPT_NET,
 	OPT_NET_LEGACY,
+	OPT_SHARED_DIR,
 	OPT_UNSUPPORTED,
 };
 
@@ -78,12 +80,12 @@ static const struct option run_options[] = {
 	{"mac", required_argument, NULL, OPT_NET_LEGACY},
 	{"vhost-net", no_argument, NULL, OPT_NET_LEGACY},
 	{"net-vq-pairs", required_argument, NULL, OPT_NET_LEGACY},
+	{"shared-dir", required_argument, NULL, OPT_SHARED_DIR},
 #ifdef CROSVM_TEST_HOOKS
 	{"test-seccomp-violation", required_argument, NULL, OPT_TEST_VIOLATION},
 #endif
 	{"help", no_argument, NULL, 'h'},
 	/* crosvm options this build does not implement: refused by name. */
-	{"shared-dir", required_argument, NULL, OPT_UNSUPPORTED},
 	{"bios", required_argument, NULL, OPT_UNSUPPORTED},
 	{"pmem", required_argument, NULL, OPT_UNSUPPORTED},
 	{"gpu", optional_argument, NULL, OPT_UNSUPPORTED},
@@ -141,6 +143,10 @@ void cli_run_usage(FILE *f)
 		"  --tap-name NAME, --tap-fd N, --host-ip IP --netmask MASK --mac MAC, "
 		"--vhost-net,\n"
 		"  --net-vq-pairs N            deprecated forms of --net\n"
+		"  --shared-dir PATH:TAG:type=fs[:cache=never|auto|always][:timeout=S]\n"
+		"              [:writeback=B][:uidmap=MAP][:gidmap=MAP]\n"
+		"                              share host directory PATH over virtio-fs as TAG\n"
+		"                              (repeatable; type=p9 is not supported)\n"
 		"  --no-rng                    no virtio-rng device (on by default)\n"
 		"  --no-balloon                no virtio-balloon device (on by default)\n"
 		"  --no-i8042                  no i8042 (reset-only keyboard controller)\n"
@@ -582,6 +588,8 @@ static int parse_one(int opt, const char *arg, const char *name, struct vm_confi
 		return parse_hypervisor(arg, cfg, lg);
 	case OPT_KVM_DEVICE:
 		return set_str(&cfg->kvm_device, arg);
+	case OPT_SHARED_DIR:
+		return cli_parse_shared_dir(arg, cfg, lg);
 	case OPT_TEST_VIOLATION:
 		return set_str(&cfg->test_seccomp_violation, arg);
 	case OPT_GDB:

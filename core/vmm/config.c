@@ -1,4 +1,5 @@
 #include "core/vmm/config.h"
+#include "core/vmm/cli_shared_dir.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,8 @@ void config_free(struct vm_config *c)
 	free(c->net_legacy.mac);
 	for (unsigned i = 0; i < c->net_legacy.nr_tap_names; i++)
 		free(c->net_legacy.tap_names[i]);
+	for (unsigned i = 0; i < c->nr_shared_dirs; i++)
+		cli_shared_dir_free(&c->shared_dirs[i]);
 	free(c->dump_dtb);
 	free(c->dump_acpi);
 	free(c->socket_path);

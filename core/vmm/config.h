@@ -9,11 +9,13 @@
 #include <stdint.h>
 #include "virtio/disk.h"
 #include "virtio/net.h"
+#include "virtio/fs.h"
 
 #define CONFIG_MAX_SERIAL	4
 #define CONFIG_MAX_VCONSOLE	8   /* --serial ...,hardware=virtio-console devices */
 #define CONFIG_MAX_VCONSOLE_NUM 255 /* crosvm's num is a u8 */
 #define CONFIG_MAX_DISKS	16
+#define CONFIG_MAX_SHARED_DIRS	8
 #define CONFIG_DEFAULT_MEM_MIB	256
 #define CONFIG_MAX_NETS		8
 
@@ -76,6 +78,8 @@ struct vm_config {
 	struct net_config nets[CONFIG_MAX_NETS]; /* virtio-net devices, in creation order */
 	unsigned nr_nets;
 	struct net_legacy_config net_legacy;
+	struct fs_config shared_dirs[CONFIG_MAX_SHARED_DIRS]; /* --shared-dir, in order */
+	unsigned nr_shared_dirs;
 	bool disable_sandbox;
 	bool no_i8042, no_rtc, no_rng, no_balloon;
 	char *dump_dtb;

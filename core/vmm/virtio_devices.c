@@ -1,7 +1,7 @@
 /*
  * Creates the VM's virtio devices in crosvm's order: virtio consoles (by num), disks (vda,
  * vdb, ... in command-line order), then rng and balloon, which are on unless turned off, the
- * network devices, and vsock.
+ * network devices, vsock, then shared directories.
  */
 #include "core/vmm/virtio_devices.h"
 #include "core/vmm/vm.h"
@@ -9,6 +9,7 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/net.h"
+#include "virtio/fs.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
 #include "virtio/vsock.h"
@@ -185,5 +186,19 @@ int virtio_devices_create(struct vm *vm)
 		if (ret < 0)
 			return ret;
 	}
-	return cfg->vsock.present ? create_vsock(vm) : 0;
+	if (cfg->vsock.present) {
+		ret = create_vsock(vm);
+		if (ret < 0)
+			return ret;
+	}
+	for (unsigned i = 0; i < cfg->nr_shared_dirs; i++) {
+		ret = virtio_fs_create(&cfg->shared_dirs[i], vm->log, &ops, &dev);
+		if (ret < 0)
+			return ret;
+		snprintf(label, sizeof(label), "virtio-fs%u", i);
+		ret = plug(vm, ops, dev, label, &d);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
