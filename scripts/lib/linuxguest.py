@@ -250,26 +250,40 @@ def build():
     return Guest(kernel, initramfs, rootfs)
 
 
+def stage_root_tree(dest):
+    """Writes the root file system's tree (busybox, the same init, /etc, an empty /dev, /proc,
+    /sys) into the directory dest: a root to boot from a shared directory (virtio-fs, with
+    rootfstype=virtiofs root=TAG). Needs root (busybox --install runs chrooted). Raises Error."""
+    kernel = debkernel.ensure_kernel()
+    _, rootfs_img = _images(kernel, _scripts())
+    _stage(dest, rootfs_img)
+
+
+def _stage(tree, img):
+    """IMG's tree written into the directory tree, with busybox's links installed."""
+    for path, mode, data, rdev in img.entries:
+        full = os.path.join(tree, path)
+        kind = mode & 0o170000
+        if kind == debkernel.S_IFDIR:
+            os.makedirs(full, exist_ok=True)
+        elif kind == debkernel.S_IFLNK:
+            os.symlink(data, full)
+        elif kind == debkernel.S_IFREG:
+            with open(full, "wb") as f:
+                f.write(data if isinstance(data, bytes) else data.encode())
+        # Device nodes: the root gets devtmpfs; none are needed in the tree.
+        if kind in (debkernel.S_IFDIR, debkernel.S_IFREG):
+            os.chmod(full, mode & 0o7777)
+    # busybox --install now: the root may be mounted read-only.
+    subprocess.run(["chroot", tree, "/bin/busybox", "--install", "-s", "/bin"],
+                   check=False, capture_output=True)
+
+
 def _make_rootfs(out, img):
     """An ext4 image of IMG's tree (mke2fs -d from a staged copy)."""
     tree = tempfile.mkdtemp(prefix="rootfs.", dir=os.path.dirname(out))
     try:
-        for path, mode, data, rdev in img.entries:
-            full = os.path.join(tree, path)
-            kind = mode & 0o170000
-            if kind == debkernel.S_IFDIR:
-                os.makedirs(full, exist_ok=True)
-            elif kind == debkernel.S_IFLNK:
-                os.symlink(data, full)
-            elif kind == debkernel.S_IFREG:
-                with open(full, "wb") as f:
-                    f.write(data if isinstance(data, bytes) else data.encode())
-            # Device nodes: the root disk gets devtmpfs; none are needed in the image.
-            if kind in (debkernel.S_IFDIR, debkernel.S_IFREG):
-                os.chmod(full, mode & 0o7777)
-        # busybox --install at image time: the root disk may be mounted read-only.
-        subprocess.run(["chroot", tree, "/bin/busybox", "--install", "-s", "/bin"],
-                       check=False, capture_output=True)
+        _stage(tree, img)
         tmp = out + ".tmp"
         res = subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "crosvm-root",
                               "-E", "root_owner=0:0", "-d", tree, tmp, ROOTFS_SIZE],
