@@ -277,7 +277,7 @@ int fs_op_readdir(struct fs_server *s, struct fs_call *c)
 	const struct fuse_read_in *a = &c->r->in.read;
 	bool plus = c->r->h.opcode == FUSE_READDIRPLUS;
 	struct fs_handle *h = fs_handle_get(&s->handles, a->fh);
-	size_t left = MIN(MIN((size_t)a->size, (size_t)FS_MAX_IO), iov_remaining(c->out));
+	size_t left = MIN(MIN((size_t)a->size, (size_t)FS_MAX_DIR_IO), iov_remaining(c->out));
 	ssize_t n;
 
 	if (!h || !h->dir)

@@ -12,8 +12,8 @@
  * itself (virtio/fs.c), which is a second wall behind the first.
  *
  * Bounded: the inodes and handles it keeps (fs_inodes.h), the size of a request's arguments
- * (FUSE_MAX_ARGS_LEN) and of its data (max_write), and the bytes one request can read, write,
- * copy or list (FS_MAX_IO).
+ * (FUSE_MAX_ARGS_LEN) and of its data (max_write), and the bytes one request can read, write
+ * or copy (FS_MAX_IO) or list (FS_MAX_DIR_IO).
  */
 #ifndef CROSVM_VIRTIO_FS_SERVER_H
 #define CROSVM_VIRTIO_FS_SERVER_H
@@ -28,9 +28,11 @@ struct iov_cursor;
 struct logger;
 struct fs_server;
 
-/* The most one request reads, writes, copies or lists: max_pages of 4 KiB pages. */
+/* The most one request reads, writes or copies: max_pages of 4 KiB pages. */
 #define FS_MAX_PAGES 256u
 #define FS_MAX_IO    (FS_MAX_PAGES * 4096u)
+/* The most one READDIR lists (Linux asks for a page; READDIRPLUS looks each entry up). */
+#define FS_MAX_DIR_IO (64u << 10)
 
 /* crosvm's cache policies: what the guest may keep of file contents. */
 enum fs_cache {

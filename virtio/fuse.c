@@ -25,15 +25,15 @@ struct op_desc {
 
 #define FIXED(n, x)                                                                                \
 	{                                                                                          \
-		.name = n, .reply = FUSE_REPLY_FIXED, .reply_len = (x)                             \
+		.name = (n), .reply = FUSE_REPLY_FIXED, .reply_len = (x)                           \
 	}
 #define VARIABLE(n)                                                                                \
 	{                                                                                          \
-		.name = n, .reply = FUSE_REPLY_VARIABLE                                            \
+		.name = (n), .reply = FUSE_REPLY_VARIABLE                                          \
 	}
 #define NO_REPLY(n)                                                                                \
 	{                                                                                          \
-		.name = n, .reply = FUSE_REPLY_NONE                                                \
+		.name = (n), .reply = FUSE_REPLY_NONE                                              \
 	}
 #define ENTRY sizeof(struct fuse_entry_out)
 #define ATTR  sizeof(struct fuse_attr_out)

@@ -631,6 +631,40 @@ START_TEST(bounded_inodes_and_handles)
 }
 END_TEST
 
+START_TEST(readdir_is_bounded)
+{
+	struct fuse_read_in in = {.size = FS_MAX_IO};
+	struct fuse_msg m = {
+		.opcode = FUSE_READDIRPLUS, .nodeid = ROOT, .arg = &in, .arg_len = sizeof(in)};
+	uint32_t inodes, handles;
+	struct fs_env e;
+	char name[16];
+
+	/* 2000 entries: far more than one bounded READDIRPLUS may list and look up. */
+	fs_env_up(&e, 4096, 4);
+	fs_env_init(&e);
+	for (int i = 0; i < 2000; i++) {
+		int fd;
+
+		snprintf(name, sizeof(name), "f%04d", i);
+		fd = open(fs_env_path(&e, e.share, name), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+	}
+	ck_assert_int_eq(fs_open_(&e, ROOT, 0, true, &in.fh), 0);
+	/* The guest offers room for FS_MAX_IO; the reply stops at FS_MAX_DIR_IO, nearly full. */
+	ck_assert_int_eq(fs_env_call(&e, &m, FS_MAX_IO), 0);
+	ck_assert_uint_le(e.body_len, FS_MAX_DIR_IO);
+	ck_assert_uint_gt(e.body_len, FS_MAX_DIR_IO - 4096);
+	/* Only the entries listed were looked up: at most one inode per 152 bytes of reply. */
+	fs_server_counts(e.s, &inodes, &handles);
+	ck_assert_uint_le(inodes, 1 + FS_MAX_DIR_IO / (sizeof(struct fuse_entry_out) +
+						       sizeof(struct fuse_dirent)));
+	ck_assert_uint_gt(inodes, 100);
+	fs_env_down(&e);
+}
+END_TEST
+
 START_TEST(malformed_and_unknown_requests)
 {
 	struct fs_env e;
@@ -776,6 +810,7 @@ int main(void)
 	tcase_add_test(tc, open_files_ops);
 	tcase_add_test(tc, forget_ids_and_sessions);
 	tcase_add_test(tc, bounded_inodes_and_handles);
+	tcase_add_test(tc, readdir_is_bounded);
 	tcase_add_test(tc, malformed_and_unknown_requests);
 	suite_add_tcase(s, tc);
 	return testutil_run(s);
