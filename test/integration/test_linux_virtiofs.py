@@ -93,8 +93,11 @@ class SharedDirs(LinuxTestCase):
                 pass
         self.fail(f"no device process {name} under {vm.pid}")
 
-    def assertJailed(self, vm, name, uid_map):
+    def assertJailed(self, vm, name, uid_map, root):
         pid = self.device_process(vm, name)
+        # Its root is the shared directory itself (bind-mounted: the same inode).
+        got, want = os.stat(f"/proc/{pid}/root"), os.stat(root)
+        self.assertEqual((got.st_dev, got.st_ino), (want.st_dev, want.st_ino), name)
         with open(f"/proc/{pid}/status") as f:
             status = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
         self.assertEqual(status["NoNewPrivs"].strip(), "1")
@@ -232,8 +235,8 @@ class SharedDirs(LinuxTestCase):
                        "--shared-dir",
                        f"{self.nc}:nocache:type=fs:cache=never:timeout=0:uidmap={ID_MAP}:"
                        f"gidmap={ID_MAP}")
-        self.assertJailed(vm, "virtio-fs0", f"0 {os.geteuid()} 1")
-        self.assertJailed(vm, "virtio-fs1", "0 1000 1 1000 2000 10")
+        self.assertJailed(vm, "virtio-fs0", f"0 {os.geteuid()} 1", self.share)
+        self.assertJailed(vm, "virtio-fs1", "0 1000 1 1000 2000 10", self.nc)
         self.guest_ops(vm)
         self.escapes(vm)
         self.host_changes(vm)
@@ -241,7 +244,9 @@ class SharedDirs(LinuxTestCase):
         vm.check(f"umount {MNT} && umount {NC}")
         # Mounted again: a new FUSE session on the same device.
         vm.check(f"mount -t virtiofs shared {MNT} && cat {MNT}/from-host")
-        self.assertEqual(linuxvm.guest_bad_dmesg(vm), [])
+        # Nothing the same guest does not also log under QEMU -M q35 (in the test host the
+        # emulated CPU makes the kernel warn at boot, for every VMM).
+        self.assertCleanDmesg(vm)
         vm.send("poweroff -f\n")
         self.assertEqual(vm.wait_exit(180), vmm.STATUS_STOP, vm.stderr())
 
