@@ -150,3 +150,14 @@ bool fd_pollable(int fd)
 	close(ep);
 	return ok;
 }
+
+int str_set(char **dst, const char *v)
+{
+	char *n = strdup(v);
+
+	if (!n)
+		return -ENOMEM;
+	free(*dst);
+	*dst = n;
+	return 0;
+}

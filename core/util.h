@@ -92,6 +92,9 @@ int pwrite_full(int fd, const void *buf, size_t len, off_t off);
 /* Close fd if it is valid and set it to -1. */
 void close_fd(int *fd);
 
+/* Replaces the string *dst (freed; may be NULL) with a copy of v. */
+int str_set(char **dst, const char *v) MUST_CHECK;
+
 /* Parse an unsigned decimal/hex (0x) number with no trailing garbage. */
 int parse_u64(const char *s, uint64_t *out);
 

@@ -9,6 +9,7 @@
 #include "core/vmm/kvlist.h"
 #include "core/vmm/net_cli.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "virtio/blk.h"
 
 #include <getopt.h>
@@ -170,17 +171,6 @@ void cli_run_usage(FILE *f)
 		"  --gdb PORT                  wait for gdb on 127.0.0.1:PORT before the guest "
 		"starts\n"
 		"  -h, --help                  show this help\n");
-}
-
-static int set_str(char **dst, const char *v)
-{
-	char *n = strdup(v);
-
-	if (!n)
-		return -ENOMEM;
-	free(*dst);
-	*dst = n;
-	return 0;
 }
 
 int cli_parse_mem(const char *s, uint64_t *mib)
@@ -499,7 +489,7 @@ static int parse_hypervisor(const char *v, struct vm_config *cfg, const struct l
 	}
 	for (unsigned i = 0; i < l.nr; i++) {
 		if (strcmp(l.items[i].key, "device") == 0 && l.items[i].value) {
-			ret = set_str(&cfg->kvm_device, l.items[i].value);
+			ret = str_set(&cfg->kvm_device, l.items[i].value);
 		} else {
 			log_err(lg, "--hypervisor: unknown key '%s'", l.items[i].key);
 			ret = -EINVAL;
@@ -529,7 +519,7 @@ static int parse_one(int opt, const char *arg, const char *name, struct vm_confi
 			log_err(lg, "--cpus: '%s' is not a valid vCPU count (at least 1)", arg);
 		return r < 0 ? -EINVAL : 0;
 	case 'i':
-		return set_str(&cfg->initrd, arg);
+		return str_set(&cfg->initrd, arg);
 	case 'p':
 		return append_params(cfg, arg);
 	case OPT_SERIAL:
@@ -550,9 +540,9 @@ static int parse_one(int opt, const char *arg, const char *name, struct vm_confi
 		cfg->no_balloon = true;
 		return 0;
 	case OPT_DUMP_DTB:
-		return set_str(&cfg->dump_dtb, arg);
+		return str_set(&cfg->dump_dtb, arg);
 	case OPT_DUMP_ACPI:
-		return set_str(&cfg->dump_acpi, arg);
+		return str_set(&cfg->dump_acpi, arg);
 	case 'b':
 		return cli_parse_block(arg, cfg, lg);
 	case 'r':
@@ -564,14 +554,14 @@ static int parse_one(int opt, const char *arg, const char *name, struct vm_confi
 	case OPT_RWDISK:
 		return add_simple_disk(cfg, arg, false, false, lg);
 	case 's':
-		return set_str(&cfg->socket_path, arg);
+		return str_set(&cfg->socket_path, arg);
 	case OPT_SECCOMP_DIR:
-		return set_str(&cfg->seccomp_policy_dir, arg);
+		return str_set(&cfg->seccomp_policy_dir, arg);
 	case OPT_SECCOMP_LOG:
 		cfg->seccomp_log_failures = true;
 		return 0;
 	case OPT_PIVOT_ROOT:
-		return set_str(&cfg->pivot_root, arg);
+		return str_set(&cfg->pivot_root, arg);
 	case OPT_BOOT_PROTOCOL:
 		if (strcmp(arg, "auto") == 0)
 			cfg->boot_proto = BOOT_CFG_AUTO;
@@ -587,11 +577,11 @@ static int parse_one(int opt, const char *arg, const char *name, struct vm_confi
 	case OPT_HYPERVISOR:
 		return parse_hypervisor(arg, cfg, lg);
 	case OPT_KVM_DEVICE:
-		return set_str(&cfg->kvm_device, arg);
+		return str_set(&cfg->kvm_device, arg);
 	case OPT_SHARED_DIR:
 		return cli_parse_shared_dir(arg, cfg, lg);
 	case OPT_TEST_VIOLATION:
-		return set_str(&cfg->test_seccomp_violation, arg);
+		return str_set(&cfg->test_seccomp_violation, arg);
 	case OPT_GDB:
 		return cli_parse_gdb(arg, cfg, lg);
 	case OPT_VSOCK:
@@ -692,7 +682,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, const struct log
 		log_err(lg, "run: the KERNEL path is empty");
 		return -EINVAL;
 	}
-	ret = set_str(&cfg->kernel, argv[optind]);
+	ret = str_set(&cfg->kernel, argv[optind]);
 	if (ret < 0)
 		return ret;
 	return cli_finalize(cfg, lg);

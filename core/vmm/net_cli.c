@@ -309,17 +309,6 @@ err:
 	return -EINVAL;
 }
 
-static int set_str(char **dst, const char *v)
-{
-	char *n = strdup(v);
-
-	if (!n)
-		return -ENOMEM;
-	free(*dst);
-	*dst = n;
-	return 0;
-}
-
 int cli_net_legacy_option(const char *name, const char *arg, struct vm_config *cfg,
 			  const struct logger *lg)
 {
@@ -344,11 +333,11 @@ int cli_net_legacy_option(const char *name, const char *arg, struct vm_config *c
 		return 0;
 	}
 	if (strcmp(name, "host-ip") == 0 || strcmp(name, "host_ip") == 0)
-		return set_str(&l->host_ip, arg);
+		return str_set(&l->host_ip, arg);
 	if (strcmp(name, "netmask") == 0)
-		return set_str(&l->netmask, arg);
+		return str_set(&l->netmask, arg);
 	if (strcmp(name, "mac") == 0)
-		return set_str(&l->mac, arg);
+		return str_set(&l->mac, arg);
 	if (strcmp(name, "vhost-net") == 0) {
 		l->vhost = true;
 		return 0;
