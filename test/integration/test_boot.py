@@ -438,7 +438,7 @@ class BadInput(unittest.TestCase):
 
     def test_unknown_options(self):
         self.refuse(guest("demo"), "--frobnicate", expect="unknown option")
-        self.refuse(guest("demo"), "--net", "tap-name=x", expect="not supported")
+        self.refuse(guest("demo"), "--pmem", "pmem.img", expect="not supported")
         r = subprocess.run([vmm.CROSVM, "--extended-status", "--bogus", "run", "x"],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 35)
