@@ -125,8 +125,10 @@ int virtio_bus_init(struct guest *g, struct virtio_bus *b)
 
 static bool id_matches(uint32_t id, uint16_t type)
 {
-	static const uint16_t transitional[] = {
-		[VIRTIO_ID_BLOCK] = 0x1001, [VIRTIO_ID_RNG] = 0x1005, [VIRTIO_ID_BALLOON] = 0x1002};
+	static const uint16_t transitional[] = {[VIRTIO_ID_NET] = 0x1000,
+						[VIRTIO_ID_BLOCK] = 0x1001,
+						[VIRTIO_ID_RNG] = 0x1005,
+						[VIRTIO_ID_BALLOON] = 0x1002};
 	uint16_t vendor = (uint16_t)id, device = (uint16_t)(id >> 16);
 
 	if (vendor != VIRTIO_VENDOR)

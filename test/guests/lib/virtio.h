@@ -24,6 +24,7 @@
 
 #define VIRTIO_VENDOR	       0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040 /* modern PCI device id = 0x1040 + virtio device type */
+#define VIRTIO_ID_NET	       1
 #define VIRTIO_ID_BLOCK	       2
 #define VIRTIO_ID_RNG	       4
 #define VIRTIO_ID_BALLOON      5
