@@ -10,7 +10,11 @@ The guest (test/guests/virtio_net.c) sends a good frame, then eleven malformed t
 each followed by a good frame; the host must see exactly the good frames, in order, intact.
 Then the guest posts no receive buffers while the host writes frames, sends a frame meanwhile,
 posts buffers (and two malformed receive chains) and must receive every frame the host wrote,
-before and after, in order. A crash, a hang or a forwarded malformed frame fails the test.
+before and after, in order. Once more with a TAP queue of 4 and 16 frames written while no
+buffers are posted: the device must leave them in the TAP (it holds at most the one it read),
+so the kernel drops the rest and the guest receives 4 or 5 of them, then every later one. A
+crash, a hang, a forwarded malformed frame, or a device that drops or hoards frames while it
+has no buffers fails the test.
 Sandboxed, and with --disable-sandbox and the guest's driver using direct chains without
 VIRTIO_F_EVENT_IDX.
 """
@@ -29,6 +33,7 @@ GUEST_MAC = "02:00:00:00:00:11"
 BAD = ["oob_addr", "loop", "next_range", "writable", "zero_len", "short_hdr", "hdr_only",
        "bad_gso", "bad_flags", "mtu", "huge"]
 RX_EARLY, RX_LATE = 4, 4
+TAP_QUEUE = 4
 TIMEOUT = 60
 
 # Runs in the namespace: an AF_PACKET socket on the TAP (argv[1]). Commands on stdin, one JSON
@@ -48,7 +53,7 @@ def pattern(i):
     return (i * 7 + 0x5a) & 0xff
 
 def frame(n, total):
-    length = 1514 if n == total else 60 + 97 * n
+    length = 1514 if n == total else 60 + (97 * n) % 1400
     f = bytearray(guest + host + ETYPE.to_bytes(2, "big"))
     f += ("rx.%d" % n).encode().ljust(TAG_LEN, b"\0")
     f += bytes(pattern(i) for i in range(len(f), length))
@@ -123,10 +128,13 @@ class VirtioNetTests:
         for tag, length, src, intact in got:
             self.assertEqual((length, src, intact), (64, GUEST_MAC, True), tag)
 
-    def test_protocol_edges(self):
+    def run_guest(self, early, late):
+        """Boots the guest, checks what it sends, feeds it early + late frames: its results."""
+        keys = "vnet.timeout_ms=%d vnet.rx_early=%d vnet.rx_late=%d %s" % (
+            TIMEOUT * 1000, early, late, self.keys)
         cmd = self.ns.prefix() + vmm.command(
             guest("virtio_net"), "--net", "tap-name=%s,mac=%s" % (self.tap, GUEST_MAC),
-            "-p", "vnet.timeout_ms=%d %s" % (TIMEOUT * 1000, self.keys), sandbox=self.sandbox)
+            "-p", keys, sandbox=self.sandbox)
         s = guestlib.Session(cmd)
         self.addCleanup(vmm.kill_tree, s)
         try:
@@ -135,13 +143,13 @@ class VirtioNetTests:
             tx = self.helper.ask("collect", "good.huge", TIMEOUT)
             self.assertFrames(tx, ["good.start"] + ["good." + k for k in BAD])
             # No receive buffers posted: these wait in the TAP (and the device).
-            self.assertEqual(self.helper.ask("send", 1, RX_EARLY, RX_EARLY + RX_LATE), "sent")
+            self.assertEqual(self.helper.ask("send", 1, early, early + late), "sent")
             s.send("g")
             self.assertFrames(self.helper.ask("collect", "norx.alive", TIMEOUT),
                               ["norx.alive"])
             s.expect("READY rx", timeout=TIMEOUT)
-            self.assertEqual(self.helper.ask("send", RX_EARLY + 1, RX_EARLY + RX_LATE,
-                                             RX_EARLY + RX_LATE), "sent")
+            self.assertEqual(self.helper.ask("send", early + 1, early + late, early + late),
+                             "sent")
         except (EOFError, TimeoutError, AssertionError) as e:
             rc, out = s.wait(timeout=5)
             raise AssertionError("%s\nstatus %r\n%s" % (e, rc, out[-5000:])) from None
@@ -160,10 +168,31 @@ class VirtioNetTests:
         self.assertEqual(r.info["net.rx_bad.zero_len"], "used:0")
         self.assertEqual(r.info["net.rx_bad.readable"], "used:0")
         self.assertEqual(r.info["net.rx_num_buffers"], "1")
+        return r
+
+    def tap_dropped(self):
+        out = self.ns.run("ip", "-s", "-j", "link", "show", "dev", self.tap).stdout
+        return json.loads(out)[0]["stats64"]["tx"]["dropped"]
+
+    def test_protocol_edges(self):
+        r = self.run_guest(RX_EARLY, RX_LATE)
+        self.assertEqual(r.info["net.rx_early_got"], str(RX_EARLY))
+        self.assertEqual(self.tap_dropped(), 0)
 
 
 class SandboxedVirtioNet(VirtioNetTests, unittest.TestCase):
     sandbox = True
+
+    def test_full_tap_queue_without_receive_buffers(self):
+        """With no buffers posted the device leaves frames in the TAP: its queue fills up
+        and the kernel drops the rest, the device holds at most the one it read."""
+        self.ns.run("ip", "link", "set", "dev", self.tap, "txqueuelen", TAP_QUEUE)
+        early = 4 * TAP_QUEUE
+        r = self.run_guest(early, RX_LATE)
+        got = int(r.info["net.rx_early_got"])
+        self.assertGreaterEqual(got, TAP_QUEUE)
+        self.assertLessEqual(got, TAP_QUEUE + 1)
+        self.assertEqual(self.tap_dropped(), early - got)
 
 
 class UnsandboxedVirtioNet(VirtioNetTests, unittest.TestCase):
