@@ -15,14 +15,17 @@
  *
  * Transmit: a frame the device (or the raw loop, write() of the same bytes with the same
  * virtio header) writes to its TAP enters the namespace's stack, which counts and drops it
- * (addressed to another host's MAC, PACKET_OTHERHOST): the kernel's receive counters are
- * checked against what was sent. Receive: a thread floods the TAP through a packet socket
- * bound to it (PACKET_VNET_HDR, so a 64 KiB TCP frame crosses whole when the TAP takes TSO);
- * the figure is what the reader got: the driver's used receive buffers, or the raw loop's
- * read()s. The flood is the same for both; what the TAP's queue cannot hold it drops.
+ * (addressed to another host's MAC, PACKET_OTHERHOST); the kernel's receive counters are
+ * printed next to what was sent, to show every frame got there. Receive: a thread floods the TAP
+ * through a packet socket bound to it (PACKET_VNET_HDR, so a 64 KiB TCP frame crosses whole when
+ * the TAP takes TSO); the figure is what the reader got: the driver's used receive buffers, or the
+ * raw loop's read()s. The flood is the same for both; what the TAP's queue cannot hold it drops.
  *
- * Rounds alternate the variants; medians are reported. The machine's other work comes and
- * goes, so compare figures of one run only. No thresholds: a report.
+ * Besides frames/s and Gbit/s, the CPU time per frame of the thread that moves the frames:
+ * the device's event loop (the driver's thread, the guest's share, excluded) or the raw loop.
+ * The device runs unsandboxed, in this process (no counterpart of bench_block's --sandboxed
+ * yet). Rounds alternate the variants; medians are reported. The machine's other work comes
+ * and goes, so compare figures of one run only. No thresholds: a report.
  */
 #include <errno.h>
 #include <fcntl.h>
