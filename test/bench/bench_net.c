@@ -3,8 +3,10 @@
  * no guest: the host-side figure of scripts/bench-net.
  *
  * Everything happens in a network namespace of its own (unshare(CLONE_NEWNET) first thing:
- * no frame can leave it), on two TAPs made alike (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, the
- * same offloads): DEV_TAP carries the device, RAW_TAP the raw loop.
+ * no frame can leave it), on TAPs made alike (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, the same
+ * offloads): DEV_TAP carries the device, RAW_TAP the raw loop, SBX_TAP (--sandboxed) a second
+ * device running in its jailed process exactly as the VMM runs it (sandbox_jail_device, the
+ * built-in seccomp policy), its registers reached through the proxy.
  *
  * The device is built as the VMM builds it for `--net tap-name=`: virtio_net_create behind
  * the virtio-pci transport, started on an event loop thread, kicked through the queues'
@@ -23,9 +25,9 @@
  *
  * Besides frames/s and Gbit/s, the CPU time per frame of the thread that moves the frames:
  * the device's event loop (the driver's thread, the guest's share, excluded) or the raw loop.
- * The device runs unsandboxed, in this process (no counterpart of bench_block's --sandboxed
- * yet). Rounds alternate the variants; medians are reported. The machine's other work comes
- * and goes, so compare figures of one run only. No thresholds: a report.
+ * With --sandboxed the device process's whole CPU time is counted. Rounds alternate the variants;
+ * medians are reported. The machine's other work comes and goes, so compare figures of one run
+ * only. No thresholds: a report.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,9 +55,12 @@
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
 
+#include "core/device.h"
 #include "core/guest_mem.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "core/vm_event.h"
+#include "sandbox/sandbox.h"
 #include "test/unit/virtio_env.h"
 #include "test/unit/virtq_driver.h"
 #include "virtio/net.h"
@@ -80,6 +85,7 @@
 #define BIT(n)	   (1ULL << (n))
 #define DEV_TAP	   "nbdev0"
 #define RAW_TAP	   "nbraw0"
+#define SBX_TAP	   "nbsbx0"
 
 _Static_assert(RX_GPA + (uint64_t)QSIZE * RX_BUF_LEN <= TX_GPA, "receive buffers");
 _Static_assert(TX_GPA + (uint64_t)QSIZE * TX_SLOT <= RAM_SIZE, "transmit slots");
@@ -89,6 +95,7 @@ struct options {
 	const char *only;
 	double seconds;
 	unsigned rounds;
+	bool sandboxed;
 };
 
 struct pattern {
@@ -110,7 +117,9 @@ struct summary {
 	double fps, gbps, cpu_us, offered_fps;
 };
 
-enum { DEV_TX, RAW_TX, DEV_RX, RAW_RX, NR_VARIANTS };
+/* The device in this process, and (--sandboxed) in its jailed process as the VMM runs it. */
+enum { PLAIN, SBX, NR_SIDES };
+enum { DEV_TX, SBX_TX, RAW_TX, DEV_RX, SBX_RX, RAW_RX, NR_VARIANTS };
 
 #define NR_PATTERNS 3
 
@@ -123,16 +132,33 @@ struct injector {
 	uint64_t sent;
 };
 
+/* One device, its TAP and the driver state this thread keeps for it. */
+struct side {
+	const char *label, *tap;
+	bool sandboxed;
+	struct virtio_env env; /* its memory, transport, interrupts and queue drivers */
+	pthread_t loop;	       /* runs the unsandboxed device's loop */
+	bool loop_running;
+	pid_t pid;		    /* its device process, when sandboxed */
+	int sock;		    /* packet socket bound to its TAP */
+	uint16_t slot_of[2][QSIZE]; /* per queue: head -> buffer slot */
+	unsigned rx_left;	    /* buffers still due of the frame being received */
+	uint64_t sent;		    /* frames written to the TAP, for the sink check */
+};
+
 struct bench {
 	struct options o;
-	struct virtio_env env;
-	pthread_t loop;
-	bool loop_running;
+	struct logger lg;
+	struct side side[NR_SIDES];
 	struct tap raw;
-	int dev_sock, raw_sock;		    /* packet sockets bound to each TAP */
-	uint16_t slot_of[2][QSIZE];	    /* per queue: head -> buffer slot */
-	unsigned rx_left;		    /* buffers still due of the frame being received */
-	uint64_t dev_sent, raw_sent;	    /* frames written to each TAP, for the sink check */
+	int raw_sock;
+	uint64_t raw_sent;
+	/* The sandbox: what it needs of a VM, the proxy's loop, and an empty root. */
+	struct vm_events events;
+	atomic_bool stopping;
+	struct event_base *jail_eb;
+	char root[64];
+	bool root_made;
 	uint8_t frame[PKT_HDR + MAX_FRAME]; /* for the injector */
 	uint8_t txbuf[HDR_LEN + MAX_FRAME]; /* copied into every transmit slot */
 	uint8_t rbuf[HDR_LEN + 65536 + 64]; /* the raw reader's */
@@ -152,12 +178,17 @@ static double now(void)
 	return clock_secs(CLOCK_MONOTONIC);
 }
 
-/* CPU seconds of the device's event loop thread, which does all of its datapath work. */
-static double loop_cpu(const struct bench *b)
+/*
+ * CPU seconds of the device's event loop thread, which does all of its datapath work; of its
+ * whole process when sandboxed.
+ */
+static double side_cpu(const struct side *s)
 {
 	clockid_t c;
 
-	return pthread_getcpuclockid(b->loop, &c) == 0 ? clock_secs(c) : 0;
+	if (s->sandboxed)
+		return clock_getcpuclockid(s->pid, &c) == 0 ? clock_secs(c) : 0;
+	return pthread_getcpuclockid(s->loop, &c) == 0 ? clock_secs(c) : 0;
 }
 
 /* ---- the namespace and its interfaces ---- */
@@ -368,33 +399,33 @@ static void inject_stop(struct injector *in)
 
 static void *loop_thread(void *arg)
 {
-	struct bench *b = arg;
+	struct side *s = arg;
 
-	event_base_dispatch(b->env.eb);
+	event_base_dispatch(s->env.eb);
 	return NULL;
 }
 
-static int rx_post(struct bench *b, unsigned slot)
+static int rx_post(struct side *s, unsigned slot)
 {
 	struct virtq_buf buf = {
 		.gpa = RX_GPA + (uint64_t)slot * RX_BUF_LEN, .len = RX_BUF_LEN, .writable = true};
 	uint16_t head;
-	int ret = virtq_driver_add(&b->env.drv[RXQ], &buf, 1, &head);
+	int ret = virtq_driver_add(&s->env.drv[RXQ], &buf, 1, &head);
 
 	if (!ret)
-		b->slot_of[RXQ][head] = (uint16_t)slot;
+		s->slot_of[RXQ][head] = (uint16_t)slot;
 	return ret;
 }
 
 /* One descriptor per frame, its header in front, as Linux sends a linear skb. */
-static int tx_post(struct bench *b, unsigned slot, uint32_t len)
+static int tx_post(struct side *s, unsigned slot, uint32_t len)
 {
 	struct virtq_buf buf = {.gpa = TX_GPA + (uint64_t)slot * TX_SLOT, .len = HDR_LEN + len};
 	uint16_t head;
-	int ret = virtq_driver_add(&b->env.drv[TXQ], &buf, 1, &head);
+	int ret = virtq_driver_add(&s->env.drv[TXQ], &buf, 1, &head);
 
 	if (!ret)
-		b->slot_of[TXQ][head] = (uint16_t)slot;
+		s->slot_of[TXQ][head] = (uint16_t)slot;
 	return ret;
 }
 
@@ -417,63 +448,122 @@ static uint64_t wanted_features(void)
 	return f;
 }
 
-static int bench_device_create(struct bench *b, uint64_t *features)
+/* The part of a VM the sandbox uses: a device process that ends is reported here. */
+static void device_died(void *ctx, enum vm_exit_reason reason)
+{
+	fprintf(stderr, "bench_net: the sandboxed device ended (reason %d)\n", reason);
+}
+
+static int sandbox_setup(struct bench *b)
+{
+	int ret;
+
+	b->events = (struct vm_events){.request_exit = device_died, .ctx = b};
+	b->jail_eb = event_base_new();
+	if (!b->jail_eb)
+		return -ENOMEM;
+	/* An empty directory of our own to pivot into, removed at the end. */
+	snprintf(b->root, sizeof(b->root), "/tmp/bench-net-root.XXXXXX");
+	if (!mkdtemp(b->root)) {
+		ret = -errno;
+		fprintf(stderr, "bench_net: cannot create an empty root directory: %s\n",
+			strerror(-ret));
+		return ret;
+	}
+	b->root_made = true;
+	return 0;
+}
+
+/*
+ * Creates one device on its TAP, as the VMM does. A sandboxed one moves into its jailed
+ * process here, which must happen before this process has any other thread.
+ */
+static int side_create(struct bench *b, struct side *s, uint64_t *features)
 {
 	const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
 	struct net_config cfg = {.mode = NET_TAP_NAME,
-				 .tap_name = DEV_TAP,
+				 .tap_name = (char *)s->tap,
 				 .vq_pairs = 1,
 				 .has_mac = true,
 				 .mac = {0x52, 0x54, 0x00, 0x0e, 0x00, 0x02}};
+	struct sandbox_opts so = {.pivot_root = b->root,
+				  .events = &b->events,
+				  .stopping = &b->stopping,
+				  .log = &s->env.lg};
 	const struct virtio_dev_ops *ops;
 	void *dev;
 	int ret;
 
-	ret = virtio_env_create(&b->env, &(struct virtio_env_params){.ram = ram,
+	ret = virtio_env_create(&s->env, &(struct virtio_env_params){.ram = ram,
 								     .nr_ram = 1,
 								     .log_level = LOG_LVL_WARN,
 								     .queue_size = QSIZE,
 								     .ring_gpa = RING_GPA});
 	if (ret)
 		return ret;
-	ret = virtio_net_create(&cfg, "virtio-net0", &b->env.lg, &ops, &dev);
+	ret = virtio_net_create(&cfg, s->label, &s->env.lg, &ops, &dev);
 	if (ret)
 		return ret;
 	/* The transport offers VERSION_1 and EVENT_IDX; the device the rest. */
 	*features = (ops->features(dev) & wanted_features()) | BIT(VIRTIO_F_VERSION_1) |
 		    BIT(VIRTIO_RING_F_EVENT_IDX);
-	ret = virtio_env_attach(&b->env, ops, dev, "virtio-net0");
+	ret = virtio_env_attach(&s->env, ops, dev, s->label);
 	if (ret) {
 		ops->destroy(dev);
 		return ret;
 	}
-	ret = virtio_env_start(&b->env, true);
+	if (s->sandboxed) {
+		ret = sandbox_jail_device(s->env.dev, &so, &s->pid);
+		/* The proxy watches its process on a loop nobody turns: a death shows as a stall.
+		 */
+		if (!ret)
+			ret = device_start(s->env.dev, b->jail_eb);
+		if (!ret)
+			device_msix_state(s->env.dev, true);
+	} else {
+		ret = virtio_env_start(&s->env, true);
+	}
 	if (!ret)
-		ret = virtio_env_negotiate(&b->env, *features);
+		ret = virtio_env_negotiate(&s->env, *features);
 	if (!ret)
-		ret = virtio_env_setup_queue(&b->env, RXQ);
+		ret = virtio_env_setup_queue(&s->env, RXQ);
 	if (!ret)
-		ret = virtio_env_setup_queue(&b->env, TXQ);
+		ret = virtio_env_setup_queue(&s->env, TXQ);
 	if (!ret)
-		ret = virtio_env_driver_ok(&b->env);
+		ret = virtio_env_driver_ok(&s->env);
 	for (unsigned slot = 0; slot < QSIZE && !ret; slot++)
-		ret = rx_post(b, slot);
+		ret = rx_post(s, slot);
 	if (ret)
 		return ret;
-	(void)virtq_driver_kick(&b->env.drv[RXQ]);
-	ret = -pthread_create(&b->loop, NULL, loop_thread, b);
+	(void)virtq_driver_kick(&s->env.drv[RXQ]);
+	if (s->sandboxed)
+		return 0;
+	ret = -pthread_create(&s->loop, NULL, loop_thread, s);
 	if (!ret)
-		b->loop_running = true;
+		s->loop_running = true;
 	return ret;
 }
 
-static void bench_device_destroy(struct bench *b)
+static void sides_destroy(struct bench *b)
 {
-	if (b->loop_running) {
-		event_base_loopbreak(b->env.eb);
-		pthread_join(b->loop, NULL);
+	for (unsigned i = 0; i < NR_SIDES; i++)
+		if (b->side[i].loop_running) {
+			event_base_loopbreak(b->side[i].env.eb);
+			pthread_join(b->side[i].loop, NULL);
+		}
+	/* A device process stops when its proxy closes, and is reaped when it is destroyed. */
+	atomic_store(&b->stopping, true);
+	for (unsigned i = 0; i < NR_SIDES; i++) {
+		if (b->side[i].env.dev)
+			device_stop(b->side[i].env.dev);
+		virtio_env_destroy(&b->side[i].env);
+		if (b->side[i].sock >= 0)
+			close(b->side[i].sock);
 	}
-	virtio_env_destroy(&b->env);
+	if (b->jail_eb)
+		event_base_free(b->jail_eb);
+	if (b->root_made)
+		rmdir(b->root);
 }
 
 /* Asks for an interrupt at the next used entry; true if one came meanwhile (Linux's order). */
@@ -484,9 +574,9 @@ static bool rearm(struct virtq_driver *d)
 	return virtq_driver_used_idx(d) != d->last_used;
 }
 
-static int wait_irq(struct bench *b, unsigned q, int ms)
+static int wait_irq(struct side *s, unsigned q, int ms)
 {
-	struct pollfd pf = {.fd = b->env.irq.vector_fds[VIRTIO_ENV_Q_VECTOR(q)], .events = POLLIN};
+	struct pollfd pf = {.fd = s->env.irq.vector_fds[VIRTIO_ENV_Q_VECTOR(q)], .events = POLLIN};
 	uint64_t n;
 	int r = poll(&pf, 1, ms);
 
@@ -498,33 +588,33 @@ static int wait_irq(struct bench *b, unsigned q, int ms)
 }
 
 /* Collects used receive buffers, counting frames and bytes, and posts each buffer again. */
-static int rx_reap(struct bench *b, struct result *r)
+static int rx_reap(struct side *s, struct result *r)
 {
-	struct virtq_driver *d = &b->env.drv[RXQ];
+	struct virtq_driver *d = &s->env.drv[RXQ];
 	uint16_t head;
 	uint32_t len;
 	int ret;
 
 	while ((ret = virtq_driver_get_used(d, &head, &len)) == 0) {
-		unsigned slot = b->slot_of[RXQ][head];
+		unsigned slot = s->slot_of[RXQ][head];
 
 		if (len > RX_BUF_LEN)
 			return -EPROTO;
-		if (!b->rx_left) {
+		if (!s->rx_left) {
 			uint8_t nb[2];
 
 			/* The first buffer of a frame: its header says how many it took. */
-			ret = guest_mem_read(&b->env.mem, RX_GPA + (uint64_t)slot * RX_BUF_LEN + 10,
+			ret = guest_mem_read(&s->env.mem, RX_GPA + (uint64_t)slot * RX_BUF_LEN + 10,
 					     nb, 2);
 			if (ret || len < HDR_LEN || !get_le(nb, 2))
 				return ret ? ret : -EPROTO;
-			b->rx_left = (unsigned)get_le(nb, 2);
+			s->rx_left = (unsigned)get_le(nb, 2);
 			r->frames++;
 			len -= HDR_LEN;
 		}
-		b->rx_left--;
+		s->rx_left--;
 		r->bytes += len;
-		ret = rx_post(b, slot);
+		ret = rx_post(s, slot);
 		if (ret)
 			return ret;
 	}
@@ -535,72 +625,72 @@ static int rx_reap(struct bench *b, struct result *r)
 }
 
 /* Takes every frame the device still delivers until it has been quiet for IDLE_MS. */
-static int rx_drain(struct bench *b)
+static int rx_drain(struct side *s)
 {
 	struct result junk = {0};
 	int ret;
 
 	for (;;) {
-		ret = rx_reap(b, &junk);
+		ret = rx_reap(s, &junk);
 		if (ret)
 			return ret;
-		if (rearm(&b->env.drv[RXQ]))
+		if (rearm(&s->env.drv[RXQ]))
 			continue;
-		ret = wait_irq(b, RXQ, IDLE_MS);
+		ret = wait_irq(s, RXQ, IDLE_MS);
 		if (ret <= 0)
 			return ret;
 	}
 }
 
-static int run_dev_rx(struct bench *b, const struct pattern *p, struct result *r)
+static int run_dev_rx(struct bench *b, struct side *s, const struct pattern *p, struct result *r)
 {
 	struct injector in;
 	double start, end, cpu;
-	int ret = rx_drain(b);
+	int ret = rx_drain(s);
 
 	if (ret)
 		return ret;
-	b->rx_left = 0;
+	s->rx_left = 0;
 	*r = (struct result){0};
-	ret = inject_start(&in, b->dev_sock, b->frame, PKT_HDR + p->len);
+	ret = inject_start(&in, s->sock, b->frame, PKT_HDR + p->len);
 	if (ret)
 		return ret;
-	cpu = loop_cpu(b);
+	cpu = side_cpu(s);
 	start = now();
 	end = start + b->o.seconds;
 	while (now() < end) {
-		ret = rx_reap(b, r);
+		ret = rx_reap(s, r);
 		if (ret)
 			break;
-		if (rearm(&b->env.drv[RXQ]))
+		if (rearm(&s->env.drv[RXQ]))
 			continue;
-		ret = wait_irq(b, RXQ, 100);
+		ret = wait_irq(s, RXQ, 100);
 		if (ret > 0)
 			ret = 0;
 		if (ret)
 			break;
 	}
 	r->secs = now() - start;
-	r->cpu = loop_cpu(b) - cpu;
+	r->cpu = side_cpu(s) - cpu;
 	inject_stop(&in);
 	r->offered = in.sent;
 	return ret;
 }
 
 /* Keeps the transmit ring full of the frame for the round; every chain comes back first. */
-static int run_dev_tx(struct bench *b, const struct pattern *p, struct result *r)
+static int run_dev_tx(struct bench *b, struct side *s, const struct pattern *p, struct result *r)
 {
-	struct virtq_driver *d = &b->env.drv[TXQ];
+	struct virtq_driver *d = &s->env.drv[TXQ];
 	unsigned inflight = 0;
 	double start, end, cpu;
 	int ret = 0;
 
 	*r = (struct result){0};
 	for (unsigned slot = 0; slot < QSIZE && !ret; slot++, inflight++)
-		ret = tx_post(b, slot, p->len);
+		ret = tx_post(s, slot, p->len);
 	if (ret)
 		return ret;
-	cpu = loop_cpu(b);
+	cpu = side_cpu(s);
 	start = now();
 	end = start + b->o.seconds;
 	(void)virtq_driver_kick(d);
@@ -613,7 +703,7 @@ static int run_dev_tx(struct bench *b, const struct pattern *p, struct result *r
 			r->frames++;
 			inflight--;
 			if (more) {
-				ret = tx_post(b, b->slot_of[TXQ][head], p->len);
+				ret = tx_post(s, s->slot_of[TXQ][head], p->len);
 				if (ret)
 					return ret;
 				inflight++;
@@ -625,7 +715,7 @@ static int run_dev_tx(struct bench *b, const struct pattern *p, struct result *r
 			(void)virtq_driver_kick(d);
 		if (!inflight || rearm(d))
 			continue;
-		ret = wait_irq(b, TXQ, STALL_MS);
+		ret = wait_irq(s, TXQ, STALL_MS);
 		if (ret == 0) {
 			fprintf(stderr, "bench_net: transmit stalled (%u frames in flight)\n",
 				inflight);
@@ -635,9 +725,9 @@ static int run_dev_tx(struct bench *b, const struct pattern *p, struct result *r
 			return ret;
 	}
 	r->secs = now() - start;
-	r->cpu = loop_cpu(b) - cpu;
+	r->cpu = side_cpu(s) - cpu;
 	r->bytes = r->frames * p->len;
-	b->dev_sent += r->frames;
+	s->sent += r->frames;
 	return 0;
 }
 
@@ -707,7 +797,7 @@ static int run_raw_tx(struct bench *b, const struct pattern *p, struct result *r
 	double start, end, cpu;
 	unsigned slot = 0;
 	void *hva;
-	int ret = guest_mem_ptr(&b->env.mem, TX_GPA, QSIZE * TX_SLOT, &hva);
+	int ret = guest_mem_ptr(&b->side[PLAIN].env.mem, TX_GPA, QSIZE * TX_SLOT, &hva);
 
 	if (ret)
 		return ret;
@@ -794,7 +884,7 @@ static void print_machine(const struct bench *b, uint64_t features)
 	uname(&u);
 	printf("machine:  %s, %ld CPUs online\n", cpu, sysconf(_SC_NPROCESSORS_ONLN));
 	printf("kernel:   %s %s %s\n", u.sysname, u.release, u.machine);
-	printf("setup:    two TAPs (vnet_hdr, offloads 0x%x) in a network namespace of its own; "
+	printf("setup:    TAPs alike (vnet_hdr, offloads 0x%x) in a network namespace of its own; "
 	       "%u rounds of %.1f s,\n          the variants in turn (each round led by the "
 	       "next); medians shown\n",
 	       b->raw.offloads, b->o.rounds, b->o.seconds);
@@ -811,31 +901,43 @@ static void print_machine(const struct bench *b, uint64_t features)
 	       "raw = one\n          thread read()ing its TAP (poll when empty)\n\n");
 }
 
-static void print_tables(const struct pattern *pats, const bool *ran,
+/* One row: a device variant against the raw one; rx adds the flood's rates. */
+static void print_row(const struct pattern *p, const char *tag, const struct summary *d,
+		      const struct summary *r, bool rx)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "%s%s", p->name, tag);
+	printf("%-15s %6u  %10.0f %6.2f %6.2f", name, p->len, d->fps, d->gbps, d->cpu_us);
+	if (rx)
+		printf(" %10.0f", d->offered_fps);
+	printf("  %10.0f %6.2f %6.2f", r->fps, r->gbps, r->cpu_us);
+	if (rx)
+		printf(" %10.0f", r->offered_fps);
+	printf("  %7.2f\n", d->fps / r->fps);
+}
+
+static void print_tables(const struct bench *b, const struct pattern *pats, const bool *ran,
 			 struct summary sum[][NR_VARIANTS])
 {
-	printf("transmit    %6s  %10s %6s %6s  %10s %6s %6s  %7s\n", "bytes", "device f/s",
+	printf("%-15s %6s  %10s %6s %6s  %10s %6s %6s  %7s\n", "transmit", "bytes", "device f/s",
 	       "Gbit/s", "cpu us", "raw f/s", "Gbit/s", "cpu us", "dev/raw");
 	for (unsigned i = 0; i < NR_PATTERNS; i++) {
-		const struct summary *d = &sum[i][DEV_TX], *r = &sum[i][RAW_TX];
-
-		if (ran[i])
-			printf("%-11s %6u  %10.0f %6.2f %6.2f  %10.0f %6.2f %6.2f  %7.2f\n",
-			       pats[i].name, pats[i].len, d->fps, d->gbps, d->cpu_us, r->fps,
-			       r->gbps, r->cpu_us, d->fps / r->fps);
+		if (!ran[i])
+			continue;
+		print_row(&pats[i], "", &sum[i][DEV_TX], &sum[i][RAW_TX], false);
+		if (b->o.sandboxed)
+			print_row(&pats[i], " sbx", &sum[i][SBX_TX], &sum[i][RAW_TX], false);
 	}
-	printf("\nreceive     %6s  %10s %6s %6s %10s  %10s %6s %6s %10s  %7s\n", "bytes",
+	printf("\n%-15s %6s  %10s %6s %6s %10s  %10s %6s %6s %10s  %7s\n", "receive", "bytes",
 	       "device f/s", "Gbit/s", "cpu us", "flood f/s", "raw f/s", "Gbit/s", "cpu us",
 	       "flood f/s", "dev/raw");
 	for (unsigned i = 0; i < NR_PATTERNS; i++) {
-		const struct summary *d = &sum[i][DEV_RX], *r = &sum[i][RAW_RX];
-
-		if (ran[i])
-			printf("%-11s %6u  %10.0f %6.2f %6.2f %10.0f  %10.0f %6.2f %6.2f %10.0f  "
-			       "%7.2f\n",
-			       pats[i].name, pats[i].len, d->fps, d->gbps, d->cpu_us,
-			       d->offered_fps, r->fps, r->gbps, r->cpu_us, r->offered_fps,
-			       d->fps / r->fps);
+		if (!ran[i])
+			continue;
+		print_row(&pats[i], "", &sum[i][DEV_RX], &sum[i][RAW_RX], true);
+		if (b->o.sandboxed)
+			print_row(&pats[i], " sbx", &sum[i][SBX_RX], &sum[i][RAW_RX], true);
 	}
 }
 
@@ -843,11 +945,15 @@ static int run_variant(struct bench *b, unsigned v, const struct pattern *p, str
 {
 	switch (v) {
 	case DEV_TX:
-		return run_dev_tx(b, p, r);
+		return run_dev_tx(b, &b->side[PLAIN], p, r);
+	case SBX_TX:
+		return run_dev_tx(b, &b->side[SBX], p, r);
 	case RAW_TX:
 		return run_raw_tx(b, p, r);
 	case DEV_RX:
-		return run_dev_rx(b, p, r);
+		return run_dev_rx(b, &b->side[PLAIN], p, r);
+	case SBX_RX:
+		return run_dev_rx(b, &b->side[SBX], p, r);
 	default:
 		return run_raw_rx(b, p, r);
 	}
@@ -856,38 +962,46 @@ static int run_variant(struct bench *b, unsigned v, const struct pattern *p, str
 static int run_pattern(struct bench *b, const struct pattern *p, struct summary *sum)
 {
 	struct result res[NR_VARIANTS][MAX_ROUNDS];
+	unsigned order[NR_VARIANTS], n = 0;
 	int ret = 0;
 
+	for (unsigned v = 0; v < NR_VARIANTS; v++)
+		if (b->o.sandboxed || (v != SBX_TX && v != SBX_RX))
+			order[n++] = v;
 	/* The frame: in every transmit slot (the driver's and the raw writer's), for the flood. */
 	build_frame(b->txbuf, p);
 	for (unsigned slot = 0; slot < QSIZE && !ret; slot++)
-		ret = guest_mem_write(&b->env.mem, TX_GPA + (uint64_t)slot * TX_SLOT, b->txbuf,
-				      HDR_LEN + p->len);
+		for (unsigned i = 0; i < NR_SIDES && !ret; i++)
+			if (i == PLAIN || b->o.sandboxed)
+				ret = guest_mem_write(&b->side[i].env.mem,
+						      TX_GPA + (uint64_t)slot * TX_SLOT, b->txbuf,
+						      HDR_LEN + p->len);
 	/* virtio_net_hdr_v1 is virtio_net_hdr and num_buffers (unused on transmit). */
 	memcpy(b->frame, b->txbuf, PKT_HDR);
 	memcpy(b->frame + PKT_HDR, b->txbuf + HDR_LEN, p->len);
 	for (unsigned r = 0; r < b->o.rounds && !ret; r++)
-		for (unsigned i = 0; i < NR_VARIANTS && !ret; i++) {
-			unsigned v = (r + i) % NR_VARIANTS;
+		for (unsigned i = 0; i < n && !ret; i++) {
+			unsigned v = order[(r + i) % n];
 
 			ret = run_variant(b, v, p, &res[v][r]);
 			if (!ret && res[v][r].frames == 0)
 				ret = -ENODATA;
 		}
-	for (unsigned v = 0; v < NR_VARIANTS && !ret; v++)
-		summarize(res[v], b->o.rounds, &sum[v]);
+	for (unsigned i = 0; i < n && !ret; i++)
+		summarize(res[order[i]], b->o.rounds, &sum[order[i]]);
 	return ret;
 }
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: bench_net [--seconds S] [--rounds N] [--pattern TEXT]\n"
+		"usage: bench_net [--seconds S] [--rounds N] [--pattern TEXT] [--sandboxed]\n"
 		"  --seconds S    duration of each run (default 1)\n"
 		"  --rounds N     runs of each variant, in turn; medians shown (default 3, at "
 		"most %d)\n"
 		"  --pattern TEXT only the patterns whose name contains TEXT (\"64 B\", \"1514\", "
 		"\"TSO\")\n"
+		"  --sandboxed    also run the device in its jailed process, as the VMM does\n"
 		"Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) for its own network namespace.\n",
 		MAX_ROUNDS);
 }
@@ -895,11 +1009,9 @@ static void usage(void)
 static int parse(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{"seconds", required_argument, NULL, 't'},
-		{"rounds", required_argument, NULL, 'r'},
-		{"pattern", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"seconds", required_argument, NULL, 't'}, {"rounds", required_argument, NULL, 'r'},
+		{"pattern", required_argument, NULL, 'p'}, {"sandboxed", no_argument, NULL, 'x'},
+		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
 	};
 	unsigned long long v;
 	int c;
@@ -923,6 +1035,9 @@ static int parse(int argc, char **argv, struct options *o)
 		case 'p':
 			o->only = optarg;
 			break;
+		case 'x':
+			o->sandboxed = true;
+			break;
 		default:
 			return -EINVAL;
 		}
@@ -931,6 +1046,7 @@ static int parse(int argc, char **argv, struct options *o)
 }
 
 /* The namespace, both TAPs up, the device on one, the raw loop's fd on the other. */
+/* The namespace, the TAPs up, the devices on theirs, the raw loop's fd on its own. */
 static int setup(struct bench *b, uint64_t *features)
 {
 	int ret;
@@ -946,24 +1062,38 @@ static int setup(struct bench *b, uint64_t *features)
 	/* No IPv6 autoconfiguration traffic on the TAPs (this namespace's setting). */
 	(void)write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
 	evthread_use_pthreads();
-	ret = tap_open_name(&b->raw, RAW_TAP, 1, &b->env.lg);
+	ret = tap_open_name(&b->raw, RAW_TAP, 1, &b->lg);
 	if (ret)
 		return ret;
 	/* The device takes every offload the TAP does (wanted_features): the raw TAP too. */
 	ret = tap_set_offload(&b->raw, b->raw.offloads);
 	if (ret)
 		return ret;
-	ret = bench_device_create(b, features);
-	if (ret)
-		return ret;
-	ret = link_up(DEV_TAP);
+	/* The sandboxed device first: its process is cloned from this one, still one thread. */
+	if (b->o.sandboxed) {
+		ret = sandbox_setup(b);
+		if (!ret)
+			ret = side_create(b, &b->side[SBX], features);
+		if (ret)
+			return ret;
+	}
+	ret = side_create(b, &b->side[PLAIN], features);
 	if (!ret)
 		ret = link_up(RAW_TAP);
 	if (ret)
 		return ret;
-	b->dev_sock = packet_socket(DEV_TAP);
-	if (b->dev_sock < 0)
-		return b->dev_sock;
+	for (unsigned i = 0; i < NR_SIDES; i++) {
+		struct side *s = &b->side[i];
+
+		if (i == SBX && !b->o.sandboxed)
+			continue;
+		ret = link_up(s->tap);
+		if (ret)
+			return ret;
+		s->sock = packet_socket(s->tap);
+		if (s->sock < 0)
+			return s->sock;
+	}
 	b->raw_sock = packet_socket(RAW_TAP);
 	return b->raw_sock < 0 ? b->raw_sock : 0;
 }
@@ -978,7 +1108,8 @@ int main(int argc, char **argv)
 	struct summary sum[NR_PATTERNS][NR_VARIANTS];
 	bool ran[NR_PATTERNS] = {false};
 	struct bench *b = calloc(1, sizeof(*b));
-	int64_t dev_rx0, raw_rx0, dev_rx1, raw_rx1;
+	int64_t rx0[NR_SIDES + 1], rx1[NR_SIDES + 1];
+	const char *taps[NR_SIDES + 1] = {DEV_TAP, SBX_TAP, RAW_TAP};
 	uint64_t features = 0;
 	int ret;
 
@@ -989,19 +1120,22 @@ int main(int argc, char **argv)
 		free(b);
 		return 2;
 	}
-	b->dev_sock = b->raw_sock = -1;
+	b->raw_sock = -1;
 	for (unsigned i = 0; i < TAP_MAX_QUEUES; i++)
 		b->raw.fds[i] = -1;
-	log_init(&b->env.lg);
-	b->env.lg.level = LOG_LVL_WARN;
+	b->side[PLAIN] = (struct side){.label = "virtio-net0", .tap = DEV_TAP, .sock = -1};
+	b->side[SBX] = (struct side){
+		.label = "virtio-net1", .tap = SBX_TAP, .sandboxed = true, .sock = -1};
+	log_init(&b->lg);
+	b->lg.level = LOG_LVL_WARN;
 	ret = setup(b, &features);
 	if (ret) {
 		fprintf(stderr, "bench_net: cannot set up: %s\n", strerror(-ret));
 		goto out;
 	}
 	print_machine(b, features);
-	dev_rx0 = kernel_rx_frames(DEV_TAP);
-	raw_rx0 = kernel_rx_frames(RAW_TAP);
+	for (unsigned i = 0; i <= NR_SIDES; i++)
+		rx0[i] = kernel_rx_frames(taps[i]);
 	for (size_t i = 0; i < NR_PATTERNS && !ret; i++) {
 		ran[i] = !b->o.only || strstr(patterns[i].name, b->o.only);
 		if (ran[i])
@@ -1011,21 +1145,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_net: run failed: %s\n", strerror(-ret));
 		goto out;
 	}
-	dev_rx1 = kernel_rx_frames(DEV_TAP);
-	raw_rx1 = kernel_rx_frames(RAW_TAP);
-	print_tables(patterns, ran, sum);
+	for (unsigned i = 0; i <= NR_SIDES; i++)
+		rx1[i] = kernel_rx_frames(taps[i]);
+	print_tables(b, patterns, ran, sum);
 	printf("\nf/s = frames per second; Gbit/s of Ethernet frames (no virtio header); cpu us = "
 	       "CPU time per frame of\nthe thread moving the frames (the device's event loop, "
-	       "not the driver's; or the raw loop's);\nflood f/s = frames the packet socket put "
-	       "into the TAP (what its queue could not hold, it dropped);\ndev/raw = frames/s "
-	       "ratio\nsink check: the kernel received %lld of the %llu frames the device sent, "
-	       "%lld of the raw writer's %llu\n",
-	       (long long)(dev_rx1 - dev_rx0), (unsigned long long)b->dev_sent,
-	       (long long)(raw_rx1 - raw_rx0), (unsigned long long)b->raw_sent);
+	       "not the driver's; sbx: the device's whole\nprocess; or the raw loop's); flood "
+	       "f/s = frames the packet socket put into the TAP (what\nits queue could not hold, "
+	       "it dropped); dev/raw = frames/s ratio\nsink check: the kernel received %lld of "
+	       "the %llu frames the device sent, %lld of the raw writer's %llu\n",
+	       (long long)(rx1[PLAIN] - rx0[PLAIN]), (unsigned long long)b->side[PLAIN].sent,
+	       (long long)(rx1[NR_SIDES] - rx0[NR_SIDES]), (unsigned long long)b->raw_sent);
+	if (b->o.sandboxed)
+		printf("            %lld of the sandboxed device's %llu\n",
+		       (long long)(rx1[SBX] - rx0[SBX]), (unsigned long long)b->side[SBX].sent);
 out:
-	bench_device_destroy(b);
-	if (b->dev_sock >= 0)
-		close(b->dev_sock);
+	sides_destroy(b);
 	if (b->raw_sock >= 0)
 		close(b->raw_sock);
 	tap_close(&b->raw);
