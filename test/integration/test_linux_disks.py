@@ -101,7 +101,7 @@ class Console(LinuxTestCase):
         self.read_until(master, b"Read-only file system")
         self.read_until(master, b"refused-1")
         os.write(master, b"poweroff\r")
-        status = proc.wait(timeout=60)
+        status = proc.wait(timeout=180)
         err.seek(0)
         self.assertEqual(status, vmm.STATUS_STOP, err.read())
         after = termios.tcgetattr(slave)
