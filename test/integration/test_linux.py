@@ -79,6 +79,13 @@ class LinuxTestCase(unittest.TestCase):
         vm.wait_ready()
         return vm
 
+    def assertExit(self, vm, status, timeout=180):
+        """The VMM ends with status within timeout; the failure shows its console and stderr."""
+        got = vm.wait_exit(timeout)
+        self.assertEqual(got, status, "VMM exit status %r (None: still running after %d s)\n"
+                         "console tail: %r\nstderr: %s" % (got, timeout, vm.output()[-2000:],
+                                                            vm.stderr()[-2000:]))
+
     def ext4(self, name, size_mib=32, files=None):
         """A fresh ext4 image with optional files {name: bytes}."""
         path = self.td.join(name)
@@ -216,7 +223,7 @@ class LinuxGuest(LinuxTestCase):
         vm.check("acpid -c /etc/acpi")
         time.sleep(0.5)
         self.assertEqual(vmm.control(sock, "powerbtn")[0], 0)
-        self.assertEqual(vm.wait_exit(120), vmm.STATUS_STOP, vm.stderr())
+        self.assertExit(vm, vmm.STATUS_STOP, 120)
         host_sees()
         vmm.no_sanitizer_report(self, vm.stderr())
 
@@ -234,7 +241,7 @@ class LinuxGuest(LinuxTestCase):
         vm.check("umount /mnt/vda")
         status, _, err = vmm.control(sock, "stop")
         self.assertEqual(status, 0, err)
-        self.assertEqual(vm.wait_exit(180), vmm.STATUS_STOP, vm.stderr())
+        self.assertExit(vm, vmm.STATUS_STOP, 180)
         host_sees()
         self.assertFalse(os.path.exists(sock))
         vmm.no_sanitizer_report(self, vm.stderr())
@@ -245,7 +252,7 @@ class LinuxGuest(LinuxTestCase):
         self.assertMemory(vm, 256)
         self.assertCleanDmesg(vm)
         vm.send("reboot -f\n")
-        self.assertEqual(vm.wait_exit(180), vmm.STATUS_RESET, vm.stderr())
+        self.assertExit(vm, vmm.STATUS_RESET, 180)
         vmm.no_sanitizer_report(self, vm.stderr())
 
 

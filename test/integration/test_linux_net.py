@@ -180,7 +180,7 @@ class LinuxNet(NetTestCase):
         self.user_net(vm, ns, "eth4", 22, dns=False)
         self.assertNoDrops(vm)
         vm.send("poweroff -f\n")
-        self.assertEqual(vm.wait_exit(120), vmm.STATUS_STOP, vm.stderr())
+        self.assertExit(vm, vmm.STATUS_STOP, 120)
 
     def test_unsandboxed_vhost_multiqueue_no_mrg_rxbuf_and_user_dns(self):
         ns = self.namespace("netu")
@@ -203,7 +203,7 @@ class LinuxNet(NetTestCase):
         self.user_net(vm, ns, "eth2", 23, dns=True)
         self.assertNoDrops(vm)
         vm.send("poweroff -f\n")
-        self.assertEqual(vm.wait_exit(120), vmm.STATUS_STOP, vm.stderr())
+        self.assertExit(vm, vmm.STATUS_STOP, 120)
 
 
 class NetErrors(NetTestCase):

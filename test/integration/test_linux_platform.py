@@ -81,7 +81,7 @@ class LinuxPlatform(LinuxTestCase):
         # ...so a kernel panic is a guest panic for crosvm, whatever the guest does next
         # (the kernel command line has panic=-1: it would reboot).
         vm.send("echo c > /proc/sysrq-trigger\n")
-        self.assertEqual(vm.wait_exit(120), vmm.STATUS_PANIC, vm.stderr()[-3000:])
+        self.assertExit(vm, vmm.STATUS_PANIC, 120)
         self.assertIn("pvpanic: the guest panicked", vm.stderr())
 
     @staticmethod

@@ -248,7 +248,7 @@ class SharedDirs(LinuxTestCase):
         # emulated CPU makes the kernel warn at boot, for every VMM).
         self.assertCleanDmesg(vm)
         vm.send("poweroff -f\n")
-        self.assertEqual(vm.wait_exit(180), vmm.STATUS_STOP, vm.stderr())
+        self.assertExit(vm, vmm.STATUS_STOP, 180)
 
     def test_unsandboxed_cache_always_writeback(self):
         vm = self.boot("--shared-dir",
@@ -263,7 +263,7 @@ class SharedDirs(LinuxTestCase):
         vm.check(f"rm -r {MNT}/d {MNT}/zeros")
         self.assertEqual(os.listdir(self.share), [])
         vm.send("poweroff -f\n")
-        self.assertEqual(vm.wait_exit(180), vmm.STATUS_STOP, vm.stderr())
+        self.assertExit(vm, vmm.STATUS_STOP, 180)
 
 
 # Runs argv with root as "/": a mount namespace of its own, root bound onto itself with the
@@ -333,7 +333,7 @@ class SeedRoot(LinuxTestCase):
         vm.session.expect("refused-4", timeout=60)
         self.assertFalse(os.path.exists(f"{root}/new-file"))
         vm.send("poweroff\n")
-        self.assertEqual(vm.wait_exit(180), vmm.STATUS_STOP, vm.stderr())
+        self.assertExit(vm, vmm.STATUS_STOP, 180)
 
 
 class Refused(unittest.TestCase):

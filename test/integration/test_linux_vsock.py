@@ -190,7 +190,7 @@ class Vsock(LinuxTestCase):
         vm.check("echo QEMU0001:00 > /sys/bus/platform/drivers/pvpanic-mmio/unbind")
         self.assertNotIn("QEMU0001", vm.check("ls /sys/bus/platform/drivers/pvpanic-mmio/"))
         vm.send("echo c > /proc/sysrq-trigger\n")
-        self.assertEqual(vm.wait_exit(120), vmm.STATUS_PANIC, vm.stderr())
+        self.assertExit(vm, vmm.STATUS_PANIC, 120)
         self.assertIn("pvpanic: the guest panicked", vm.stderr())
 
     def test_user_space_vsock_and_console_ports(self):
@@ -358,7 +358,7 @@ class Vsock(LinuxTestCase):
         vm.check("wait")
 
         vm.send("poweroff -f\n")
-        self.assertEqual(vm.wait_exit(120), vmm.STATUS_STOP, vm.stderr())
+        self.assertExit(vm, vmm.STATUS_STOP, 120)
         self.assertFalse(os.path.exists(path), "the socket file was left behind")
 
 
