@@ -24,7 +24,6 @@
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +45,7 @@
 #include "core/device.h"
 #include "core/guest_mem.h"
 #include "core/log.h"
-#include "core/vm_event.h"
-#include "sandbox/sandbox.h"
+#include "test/bench/bench_jail.h"
 #include "test/unit/virtio_env.h"
 #include "test/unit/virtq_driver.h"
 #include "virtio/blk.h"
@@ -116,12 +114,7 @@ struct bench {
 	uint64_t size;
 	struct logger lg;
 	struct side side[NR_SIDES];
-	/* The sandbox: what it needs of a VM, the proxy's loop, and an empty root. */
-	struct vm_events events;
-	atomic_bool stopping;
-	struct event_base *jail_eb;
-	char root[64];
-	bool root_made;
+	struct bench_jail jail; /* for the sandboxed device */
 	uint64_t rng;
 	uint64_t seq;
 };
@@ -315,33 +308,6 @@ static int driver_init(struct side *s)
 	return ret;
 }
 
-/* The part of the VM the sandbox uses: its logger and loop, the device list, stopping. */
-/* The device process died: the proxy has said why; the run stops at its next stall. */
-static void device_died(void *ctx, enum vm_exit_reason reason)
-{
-	fprintf(stderr, "bench_block: the sandboxed device ended (reason %d)\n", reason);
-}
-
-static int sandbox_setup(struct bench *b)
-{
-	int ret;
-
-	b->events = (struct vm_events){.request_exit = device_died, .ctx = b};
-	b->jail_eb = event_base_new();
-	if (!b->jail_eb)
-		return -ENOMEM;
-	/* An empty directory of our own to pivot into, removed at the end. */
-	snprintf(b->root, sizeof(b->root), "/tmp/bench-block-root.XXXXXX");
-	if (!mkdtemp(b->root)) {
-		ret = -errno;
-		fprintf(stderr, "bench_block: cannot create an empty root directory: %s\n",
-			strerror(-ret));
-		return ret;
-	}
-	b->root_made = true;
-	return 0;
-}
-
 /*
  * Creates one device. A sandboxed one moves into its jailed process here, which must happen
  * before this process has any other thread (sandbox_jail_device clones it).
@@ -355,10 +321,6 @@ static int side_create(struct bench *b, struct side *s)
 				  .direct = b->o.direct,
 				  .block_size = 512,
 				  .engine = s->engine};
-	struct sandbox_opts so = {.pivot_root = b->root,
-				  .events = &b->events,
-				  .stopping = &b->stopping,
-				  .log = &b->lg};
 	const struct virtio_dev_ops *ops;
 	void *dev;
 	int ret;
@@ -379,12 +341,8 @@ static int side_create(struct bench *b, struct side *s)
 		return ret;
 	}
 	if (s->sandboxed) {
-		ret = sandbox_jail_device(s->env.dev, &so, &s->pid);
-		/* The proxy watches its process on a loop this thread turns at a stall. */
-		if (!ret)
-			ret = device_start(s->env.dev, b->jail_eb);
-		if (!ret)
-			device_msix_state(s->env.dev, true);
+		/* Its proxy's loop is turned at a stall, to hear whether its process died. */
+		ret = bench_jail_device(&b->jail, s->env.dev, &b->lg, &s->pid);
 	} else {
 		ret = virtio_env_start(&s->env, true);
 	}
@@ -399,7 +357,7 @@ static int devices_create(struct bench *b)
 
 	evthread_use_pthreads();
 	if (b->o.sandboxed) {
-		ret = sandbox_setup(b);
+		ret = bench_jail_setup(&b->jail, "bench_block");
 		if (!ret)
 			ret = side_create(b, &b->side[SANDBOXED]);
 		if (ret)
@@ -426,16 +384,13 @@ static void devices_destroy(struct bench *b)
 			pthread_join(b->side[i].loop, NULL);
 		}
 	/* A device process stops when its proxy closes, and is reaped when it is destroyed. */
-	atomic_store(&b->stopping, true);
+	bench_jail_stopping(&b->jail);
 	for (unsigned i = 0; i < NR_SIDES; i++) {
 		if (b->side[i].env.dev)
 			device_stop(b->side[i].env.dev);
 		virtio_env_destroy(&b->side[i].env);
 	}
-	if (b->jail_eb)
-		event_base_free(b->jail_eb);
-	if (b->root_made)
-		rmdir(b->root);
+	bench_jail_destroy(&b->jail);
 }
 
 static int submit(struct bench *b, struct side *s, const struct pattern *p, unsigned slot)
@@ -535,7 +490,7 @@ static int run_device(struct bench *b, struct side *s, const struct pattern *p, 
 			fprintf(stderr, "bench_block: %s stalled (%u requests in flight)\n",
 				s->label, inflight);
 			if (s->sandboxed) /* the proxy says why, if its process died */
-				(void)event_base_loop(b->jail_eb, EVLOOP_NONBLOCK);
+				(void)event_base_loop(b->jail.eb, EVLOOP_NONBLOCK);
 			return -ETIMEDOUT;
 		}
 		(void)eventfd_drain(pf.fd, &n);

@@ -59,8 +59,7 @@
 #include "core/guest_mem.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "core/vm_event.h"
-#include "sandbox/sandbox.h"
+#include "test/bench/bench_jail.h"
 #include "test/unit/virtio_env.h"
 #include "test/unit/virtq_driver.h"
 #include "virtio/net.h"
@@ -153,12 +152,7 @@ struct bench {
 	struct tap raw;
 	int raw_sock;
 	uint64_t raw_sent;
-	/* The sandbox: what it needs of a VM, the proxy's loop, and an empty root. */
-	struct vm_events events;
-	atomic_bool stopping;
-	struct event_base *jail_eb;
-	char root[64];
-	bool root_made;
+	struct bench_jail jail;		    /* for the sandboxed device */
 	uint8_t frame[PKT_HDR + MAX_FRAME]; /* for the injector */
 	uint8_t txbuf[HDR_LEN + MAX_FRAME]; /* copied into every transmit slot */
 	uint8_t rbuf[HDR_LEN + 65536 + 64]; /* the raw reader's */
@@ -448,32 +442,6 @@ static uint64_t wanted_features(void)
 	return f;
 }
 
-/* The part of a VM the sandbox uses: a device process that ends is reported here. */
-static void device_died(void *ctx, enum vm_exit_reason reason)
-{
-	fprintf(stderr, "bench_net: the sandboxed device ended (reason %d)\n", reason);
-}
-
-static int sandbox_setup(struct bench *b)
-{
-	int ret;
-
-	b->events = (struct vm_events){.request_exit = device_died, .ctx = b};
-	b->jail_eb = event_base_new();
-	if (!b->jail_eb)
-		return -ENOMEM;
-	/* An empty directory of our own to pivot into, removed at the end. */
-	snprintf(b->root, sizeof(b->root), "/tmp/bench-net-root.XXXXXX");
-	if (!mkdtemp(b->root)) {
-		ret = -errno;
-		fprintf(stderr, "bench_net: cannot create an empty root directory: %s\n",
-			strerror(-ret));
-		return ret;
-	}
-	b->root_made = true;
-	return 0;
-}
-
 /*
  * Creates one device on its TAP, as the VMM does. A sandboxed one moves into its jailed
  * process here, which must happen before this process has any other thread.
@@ -486,10 +454,6 @@ static int side_create(struct bench *b, struct side *s, uint64_t *features)
 				 .vq_pairs = 1,
 				 .has_mac = true,
 				 .mac = {0x52, 0x54, 0x00, 0x0e, 0x00, 0x02}};
-	struct sandbox_opts so = {.pivot_root = b->root,
-				  .events = &b->events,
-				  .stopping = &b->stopping,
-				  .log = &s->env.lg};
 	const struct virtio_dev_ops *ops;
 	void *dev;
 	int ret;
@@ -513,13 +477,8 @@ static int side_create(struct bench *b, struct side *s, uint64_t *features)
 		return ret;
 	}
 	if (s->sandboxed) {
-		ret = sandbox_jail_device(s->env.dev, &so, &s->pid);
-		/* The proxy watches its process on a loop nobody turns: a death shows as a stall.
-		 */
-		if (!ret)
-			ret = device_start(s->env.dev, b->jail_eb);
-		if (!ret)
-			device_msix_state(s->env.dev, true);
+		/* Nothing turns its proxy's loop: a death of its process shows as a stall. */
+		ret = bench_jail_device(&b->jail, s->env.dev, &s->env.lg, &s->pid);
 	} else {
 		ret = virtio_env_start(&s->env, true);
 	}
@@ -552,7 +511,7 @@ static void sides_destroy(struct bench *b)
 			pthread_join(b->side[i].loop, NULL);
 		}
 	/* A device process stops when its proxy closes, and is reaped when it is destroyed. */
-	atomic_store(&b->stopping, true);
+	bench_jail_stopping(&b->jail);
 	for (unsigned i = 0; i < NR_SIDES; i++) {
 		if (b->side[i].env.dev)
 			device_stop(b->side[i].env.dev);
@@ -560,10 +519,7 @@ static void sides_destroy(struct bench *b)
 		if (b->side[i].sock >= 0)
 			close(b->side[i].sock);
 	}
-	if (b->jail_eb)
-		event_base_free(b->jail_eb);
-	if (b->root_made)
-		rmdir(b->root);
+	bench_jail_destroy(&b->jail);
 }
 
 /* Asks for an interrupt at the next used entry; true if one came meanwhile (Linux's order). */
@@ -1071,7 +1027,7 @@ static int setup(struct bench *b, uint64_t *features)
 		return ret;
 	/* The sandboxed device first: its process is cloned from this one, still one thread. */
 	if (b->o.sandboxed) {
-		ret = sandbox_setup(b);
+		ret = bench_jail_setup(&b->jail, "bench_net");
 		if (!ret)
 			ret = side_create(b, &b->side[SBX], features);
 		if (ret)
