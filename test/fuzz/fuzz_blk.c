@@ -30,6 +30,7 @@
 
 #include "virtio/disk.h"
 #include "core/log.h"
+#include "test/fuzz/chain.h"
 #include "virtio/blk.h"
 #include "virtio/queue.h"
 #include "virtio/virtio.h"
@@ -81,35 +82,15 @@ static bool one_request(struct fuzz *f, const uint8_t **p, const uint8_t *end)
 	struct virtq_chain c = {.iov = f->iov[f->nr], .iov_cap = ARRAY_SIZE(f->iov[0])};
 	uint8_t *arena = f->arena[f->nr];
 	unsigned nr_out, nr_in;
-	uint8_t *next = arena;
-	size_t fill;
 
 	if (*p >= end)
 		return false;
 	nr_out = (**p & 0xf) % (MAX_BUFS + 1);
 	nr_in = (**p >> 4) % (MAX_BUFS + 1);
 	(*p)++;
-	if ((size_t)(end - *p) < 2 * (size_t)(nr_out + nr_in))
-		return false;
-	for (unsigned i = 0; i < nr_out + nr_in; i++, *p += 2) {
-		size_t len = ((size_t)(*p)[0] | (size_t)(*p)[1] << 8) % (MAX_BUF_LEN + 1);
-
-		/* Empty buffers never reach a device: the queue drops them. */
-		if (!len)
-			len = 1;
-		c.iov[i] = (struct iovec){.iov_base = next, .iov_len = len};
-		next += len;
-		if (i < nr_out)
-			c.out_bytes += (uint32_t)len;
-		else
-			c.in_bytes += (uint32_t)len;
-	}
-	c.nr_out = nr_out;
-	c.nr_in = nr_in;
 	/* The guest's request bytes, then whatever garbage the guest left in its buffers. */
-	fill = MIN((size_t)(end - *p), (size_t)c.out_bytes);
-	memcpy(arena, *p, fill);
-	*p += fill;
+	if (fuzz_chain_build(&c, nr_out, nr_in, MAX_BUF_LEN, arena, ARENA_SIZE, p, end))
+		return false;
 	memset(arena + c.out_bytes, 0xa5, c.in_bytes);
 	f->c[f->nr++] = c;
 	return true;

@@ -25,6 +25,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "test/fuzz/chain.h"
 #include "virtio/net_internal.h"
 
 #define MAX_BUFS    31u
@@ -87,10 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *p = data + 12, *end = data + size;
 	struct logger lg;
 	struct fuzz *f;
-	uint8_t *next;
 	unsigned nr_out, nr_in;
 	int sv[2];
-	size_t fill;
 
 	if (size < 12)
 		return 0;
@@ -105,28 +104,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->n.mtu = (uint16_t)get_le(data + 9, 2);
 	nr_out = (data[11] & 0xf) + (data[11] >> 4);
 	nr_in = size > 12 && (data[12] & 0x80) ? 1 : 0;
-	if ((size_t)(end - p) < 2 * (size_t)(nr_out + nr_in))
-		goto out_free;
 	c.iov = f->chain_iov;
 	c.iov_cap = MAX_BUFS;
-	next = f->arena;
-	for (unsigned i = 0; i < nr_out + nr_in; i++, p += 2) {
-		size_t len = get_le(p, 2) % (MAX_BUF_LEN + 1);
-
-		/* Empty buffers never reach a device: the queue drops them. */
-		if (!len)
-			len = 1;
-		c.iov[i] = (struct iovec){.iov_base = next, .iov_len = len};
-		next += len;
-		if (i < nr_out)
-			c.out_bytes += (uint32_t)len;
-		else
-			c.in_bytes += (uint32_t)len;
-	}
-	c.nr_out = nr_out;
-	c.nr_in = nr_in;
-	fill = MIN((size_t)(end - p), (size_t)c.out_bytes);
-	memcpy(f->arena, p, fill);
+	if (fuzz_chain_build(&c, nr_out, nr_in, MAX_BUF_LEN, f->arena, sizeof(f->arena), &p, end))
+		goto out_free;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
 		goto out_free;
 	check(f, &c, sv);
