@@ -253,13 +253,18 @@ class Session:
         self.proc.stdin.write(text.encode() if isinstance(text, str) else text)
         self.proc.stdin.flush()
 
-    def wait(self, timeout=10):
-        """Waits for the VM to end: (returncode, or None if it was killed; output + stderr)."""
+    def wait(self, timeout=10, before_kill=None):
+        """Waits for the VM to end: (returncode, or None if it was killed; output + stderr).
+
+        before_kill() runs when the VM has to be killed, while it still exists.
+        """
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < deadline:
             self._read(0.05)
         rc = self.proc.poll()
         if rc is None:
+            if before_kill:
+                self.at_kill = before_kill()
             self.kill()
         while self._read(0) is True:
             pass

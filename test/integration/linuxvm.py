@@ -109,9 +109,13 @@ class LinuxVM:
         """Sends a line the guest does not answer (it ends the VM, say)."""
         self.session.send(text)
 
-    def wait_exit(self, timeout=120):
-        """Waits for the VMM to end; returns its exit status (None if it had to be killed)."""
-        rc, _ = self.session.wait(timeout)
+    def wait_exit(self, timeout=120, before_kill=None):
+        """Waits for the VMM to end; returns its exit status (None if it had to be killed).
+
+        before_kill(): what to keep of a VMM that has to be killed (threads_at_kill).
+        """
+        rc, _ = self.session.wait(timeout, before_kill)
+        self.threads_at_kill = getattr(self.session, "at_kill", None)
         self.status = rc
         return rc
 

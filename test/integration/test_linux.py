@@ -81,10 +81,11 @@ class LinuxTestCase(unittest.TestCase):
 
     def assertExit(self, vm, status, timeout=180):
         """The VMM ends with status within timeout; the failure shows its console and stderr."""
-        got = vm.wait_exit(timeout)
+        got = vm.wait_exit(timeout, before_kill=lambda: vmm.threads_state(vm.pid))
         self.assertEqual(got, status, "VMM exit status %r (None: still running after %d s)\n"
-                         "console tail: %r\nstderr: %s" % (got, timeout, vm.output()[-2000:],
-                                                            vm.stderr()[-2000:]))
+                         "console tail: %r\nstderr: %s\nthreads: %s" %
+                         (got, timeout, vm.output()[-2000:], vm.stderr()[-2000:],
+                          vm.threads_at_kill))
 
     def ext4(self, name, size_mib=32, files=None):
         """A fresh ext4 image with optional files {name: bytes}."""

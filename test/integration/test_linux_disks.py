@@ -105,6 +105,7 @@ class Console(LinuxTestCase):
             status = proc.wait(timeout=180)
         except subprocess.TimeoutExpired:
             status = None
+            threads = vmm.threads_state(proc.pid)
             # What the guest said after poweroff is the clue to why it did not end.
             while select.select([master], [], [], 1)[0]:
                 chunk = os.read(master, 4096)
@@ -113,7 +114,8 @@ class Console(LinuxTestCase):
                 self.buf += chunk
         err.seek(0)
         self.assertEqual(status, vmm.STATUS_STOP,
-                         "console tail: %r\nstderr: %r" % (self.buf[-2000:], err.read()))
+                         "console tail: %r\nstderr: %r\nthreads: %s" %
+                         (self.buf[-2000:], err.read(), status is None and threads))
         after = termios.tcgetattr(slave)
         mask = termios.ICANON | termios.ECHO | termios.ISIG
         self.assertEqual(after[3] & mask, before[3] & mask)

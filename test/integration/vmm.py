@@ -91,6 +91,39 @@ def children(pid):
         return []
 
 
+def threads_state(pid):
+    """Each thread of pid and of its children: name, state, kernel wait channel, syscall.
+
+    For a VM that does not end: whether its vCPU sleeps in KVM_RUN (the guest halted) or in
+    the VMM (a lock, a device), which the guest's console alone cannot tell.
+    """
+    lines = []
+    for p in [pid] + children(pid):
+        try:
+            tids = sorted(int(t) for t in os.listdir("/proc/%d/task" % p))
+        except OSError:
+            continue
+        for tid in tids:
+            base = "/proc/%d/task/%d/" % (p, tid)
+            fields = []
+            for name in ("comm", "wchan", "syscall"):
+                try:
+                    with open(base + name) as f:
+                        text = f.read().strip()
+                    # syscall: its number first ("running" when on a CPU).
+                    fields.append(text.split(" ")[0] if name == "syscall" else text)
+                except OSError:
+                    fields.append("?")
+            try:
+                with open(base + "stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                state = "?"
+            lines.append("%d/%d %s %s wchan=%s syscall=%s" % (p, tid, fields[0], state,
+                                                              fields[1], fields[2]))
+    return "\n".join(lines)
+
+
 def proc_status(pid):
     """/proc/<pid>/status as a dict."""
     out = {}
