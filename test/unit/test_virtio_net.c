@@ -3,8 +3,10 @@
  * pair standing in for the TAP (NET_PACKET_FD): the configuration, frames both ways with and
  * without the virtio header on the back end, mergeable receive buffers published together,
  * receive stopping when no buffer is posted and resuming on the kick, frames too large for the
- * buffers, malformed chains both ways (dropped and counted, the device carries on), and a
- * back end without room holding the transmit queue until it drains.
+ * buffers, malformed chains both ways (dropped and counted, the device carries on), the
+ * transmit header's checksum and segmentation fields and frame size against what was negotiated
+ * (the header split over buffers), and a back end without room holding the transmit queue until
+ * it drains.
  */
 #include <fcntl.h>
 #include <string.h>
@@ -33,6 +35,8 @@
 #define TXQ	 1
 #define HDR	 12
 #define CFG	 VIRTIO_PCI_DEVICE_OFF /* BAR0 offset of the device configuration */
+/* virtio 1.2, 5.1.6.2: 64 KiB of segmentation payload and an Ethernet header. */
+#define NET_MAX_FRAME_TEST 65550u
 
 static const struct guest_region ram[] = {{.gpa = 0, .size = RAM_SIZE}};
 static const struct virtio_env_params env_params = {.ram = ram,
@@ -115,6 +119,41 @@ static uint16_t tx_frame(struct net_env *n, uint8_t flags, uint8_t gso, uint32_t
 	d = virtio_env_ptr(&n->e, b[1].gpa, len ? len : 1);
 	memset(d, p, len);
 	return virtio_env_add(&n->e, TXQ, b, len ? 2 : 1);
+}
+
+/* A virtio header: flags, gso_type, gso_size, csum_start, csum_offset (num_buffers 0). */
+static void vnet_hdr(uint8_t *h, uint8_t flags, uint8_t gso, uint16_t gso_size, uint16_t cstart,
+		     uint16_t coff)
+{
+	memset(h, 0, HDR);
+	h[0] = flags;
+	h[1] = gso;
+	put_le(h + 4, gso_size, 2);
+	put_le(h + 6, cstart, 2);
+	put_le(h + 8, coff, 2);
+}
+
+/*
+ * Queues bytes[0, len) (header and frame) as one transmit chain cut into buffers of sizes[0],
+ * sizes[1] ... bytes and one more for the rest: the header may be split anywhere.
+ */
+static uint16_t tx_split(struct net_env *n, const uint8_t *bytes, size_t len, const uint32_t *sizes,
+			 unsigned nr)
+{
+	struct virtq_buf b[8];
+	size_t off = 0;
+	unsigned i;
+
+	ck_assert_uint_lt(nr, ARRAY_SIZE(b));
+	for (i = 0; off < len; i++) {
+		uint32_t l = i < nr ? sizes[i] : (uint32_t)(len - off);
+
+		b[i] = (struct virtq_buf){.len = l};
+		ck_assert_int_eq(virtq_driver_alloc(&n->e.drv[TXQ], l, &b[i].gpa), 0);
+		memcpy(virtio_env_ptr(&n->e, b[i].gpa, l), bytes + off, l);
+		off += l;
+	}
+	return virtio_env_add(&n->e, TXQ, b, i);
 }
 
 /* The next frame the device sent to the back end (-1: none). */
@@ -231,6 +270,74 @@ START_TEST(test_transmit_malformed_dropped)
 	ck_assert_int_eq(peer_recv(&n, buf, sizeof(buf)), 60 + HDR);
 	ck_assert_uint_eq(buf[HDR], 7);
 	ck_assert_int_eq(peer_recv(&n, buf, sizeof(buf)), -1);
+	ck_assert_uint_eq(virtio_env_status(&n.e), VIRTIO_ENV_S_LIVE);
+	env_destroy(&n);
+}
+END_TEST
+
+/*
+ * The header's fields against what was negotiated (CSUM and HOST_TSO4, not HOST_ECN nor
+ * HOST_UFO), with the header split over three buffers: the checksum field must lie inside the
+ * frame (16-bit fields that cannot wrap), segmentation needs a gso_size and a type that was
+ * negotiated, and not even GSO makes a frame above 64 KiB and an Ethernet header acceptable.
+ */
+START_TEST(test_transmit_header_rules)
+{
+	static uint8_t chain[HDR + NET_MAX_FRAME_TEST + 1], got[HDR + NET_MAX_FRAME_TEST + 2];
+	static const uint32_t cuts[] = {5, 4, 3 + 17};
+	struct net_env n;
+	uint16_t heads[16];
+	unsigned nh = 0;
+	ssize_t r;
+
+	env_create(&n, true, true);
+	virtio_env_init(&n.e, base_features | BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4),
+			2);
+	for (size_t i = HDR; i < sizeof(chain); i++)
+		chain[i] = (uint8_t)(i * 7);
+	/* Accepted: a plain frame; a checksum field ending exactly at the frame's end. */
+	vnet_hdr(chain, 0, 0, 0, 0, 0);
+	heads[nh++] = tx_split(&n, chain, HDR + 60, cuts, 3);
+	vnet_hdr(chain, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 50, 8);
+	heads[nh++] = tx_split(&n, chain, HDR + 60, cuts, 3);
+	/* Refused: one byte past the end; offsets that would wrap in 16 bits. */
+	vnet_hdr(chain, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 50, 9);
+	heads[nh++] = tx_split(&n, chain, HDR + 60, cuts, 3);
+	vnet_hdr(chain, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0xffff, 0xffff);
+	heads[nh++] = tx_split(&n, chain, HDR + 60, cuts, 3);
+	/* Refused: gso_size 0; ECN, UDP and an unknown type, none negotiated. */
+	vnet_hdr(chain, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 0, 34, 16);
+	heads[nh++] = tx_split(&n, chain, HDR + 3000, cuts, 3);
+	vnet_hdr(chain, VIRTIO_NET_HDR_F_NEEDS_CSUM,
+		 VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN, 1448, 34, 16);
+	heads[nh++] = tx_split(&n, chain, HDR + 3000, cuts, 3);
+	vnet_hdr(chain, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_UDP, 1448, 34, 6);
+	heads[nh++] = tx_split(&n, chain, HDR + 3000, cuts, 3);
+	vnet_hdr(chain, VIRTIO_NET_HDR_F_NEEDS_CSUM, 5, 1448, 34, 6);
+	heads[nh++] = tx_split(&n, chain, HDR + 3000, cuts, 3);
+	/* Refused: one byte above the largest frame, even with segmentation. */
+	vnet_hdr(chain, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 1448, 34, 16);
+	heads[nh++] = tx_split(&n, chain, HDR + NET_MAX_FRAME_TEST + 1, cuts, 3);
+	/* Accepted: the largest frame, larger than the MTU, with segmentation. */
+	heads[nh++] = tx_split(&n, chain, HDR + NET_MAX_FRAME_TEST, cuts, 3);
+	virtio_env_kick(&n.e, TXQ);
+	run(&n);
+	for (unsigned i = 0; i < nh; i++)
+		ck_assert_int_eq(virtio_env_used(&n.e, TXQ, heads[i]), 0);
+	/* Exactly the three good ones reached the back end, whole, the header as written. */
+	r = peer_recv(&n, got, sizeof(got));
+	ck_assert_int_eq(r, HDR + 60);
+	vnet_hdr(chain, 0, 0, 0, 0, 0);
+	ck_assert_mem_eq(got, chain, HDR + 60);
+	r = peer_recv(&n, got, sizeof(got));
+	ck_assert_int_eq(r, HDR + 60);
+	vnet_hdr(chain, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 50, 8);
+	ck_assert_mem_eq(got, chain, HDR + 60);
+	r = peer_recv(&n, got, sizeof(got));
+	ck_assert_int_eq(r, HDR + NET_MAX_FRAME_TEST);
+	vnet_hdr(chain, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 1448, 34, 16);
+	ck_assert_mem_eq(got, chain, HDR + NET_MAX_FRAME_TEST);
+	ck_assert_int_eq(peer_recv(&n, got, sizeof(got)), -1);
 	ck_assert_uint_eq(virtio_env_status(&n.e), VIRTIO_ENV_S_LIVE);
 	env_destroy(&n);
 }
@@ -419,6 +526,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_config_and_features);
 	tcase_add_test(tc, test_transmit);
 	tcase_add_test(tc, test_transmit_malformed_dropped);
+	tcase_add_test(tc, test_transmit_header_rules);
 	tcase_add_test(tc, test_receive);
 	tcase_add_test(tc, test_receive_mergeable_published_together);
 	tcase_add_test(tc, test_receive_waits_for_buffers);
