@@ -37,31 +37,33 @@
 #include "lib/str.h"
 #include "lib/virtio.h"
 
-#define VIRTIO_NET_F_MAC 5
-#define NET_CFG_MAC	 0
-#define NET_CFG_MTU	 10
-#define NET_HDR_LEN	 12
-#define NET_HDR_GSO_TYPE 1
-#define NET_HDR_GSO_SIZE 4
-#define NET_HDR_NUM_BUFS 10
-#define NET_RXQ		 0
-#define NET_TXQ		 1
-#define NET_QSIZE	 64
-#define ETH_HLEN	 14
-#define ETH_TYPE_TEST	 0x88b5
-#define TAG_OFF		 ETH_HLEN
-#define TAG_LEN		 32
-#define SMALL_FRAME	 64
-#define MTU_FRAME	 1600  /* over 1514 + a VLAN tag, and no GSO */
-#define HUGE_FRAME	 65600 /* over virtio's 65550 */
-#define RX_BUF_LEN	 2048  /* a header and a 1514-byte frame, without MRG_RXBUF */
-#define NET_RX_BUFS	 16
-#define NET_RX_EARLY	 4
-#define NET_RX_LATE	 4
-#define NET_RX_MAX	 64 /* of each */
-#define NET_WAIT_MS	 5000
-#define BAD_OOB_ADDR	 (1ull << 39) /* far above RAM and any PCI window */
-#define HOST_TIMEOUT_MS	 30000
+#define VIRTIO_NET_F_MAC    5
+#define NET_CFG_MAC	    0
+#define NET_CFG_MTU	    10
+#define NET_HDR_LEN	    12
+#define NET_HDR_GSO_TYPE    1
+#define NET_HDR_GSO_SIZE    4
+#define NET_HDR_CSUM_START  6
+#define NET_HDR_CSUM_OFFSET 8
+#define NET_HDR_NUM_BUFS    10
+#define NET_RXQ		    0
+#define NET_TXQ		    1
+#define NET_QSIZE	    64
+#define ETH_HLEN	    14
+#define ETH_TYPE_TEST	    0x88b5
+#define TAG_OFF		    ETH_HLEN
+#define TAG_LEN		    32
+#define SMALL_FRAME	    64
+#define MTU_FRAME	    1600  /* over 1514 + a VLAN tag, and no GSO */
+#define HUGE_FRAME	    65600 /* over virtio's 65550 */
+#define RX_BUF_LEN	    2048  /* a header and a 1514-byte frame, without MRG_RXBUF */
+#define NET_RX_BUFS	    16
+#define NET_RX_EARLY	    4
+#define NET_RX_LATE	    4
+#define NET_RX_MAX	    64 /* of each */
+#define NET_WAIT_MS	    5000
+#define BAD_OOB_ADDR	    (1ull << 39) /* far above RAM and any PCI window */
+#define HOST_TIMEOUT_MS	    30000
 
 enum bad_kind {
 	BAD_OOB,
@@ -72,15 +74,15 @@ enum bad_kind {
 	BAD_SHORT_HDR,
 	BAD_HDR_ONLY,
 	BAD_GSO,
-	BAD_FLAGS,
+	BAD_CSUM,
 	BAD_MTU,
 	BAD_HUGE,
 	NR_BAD
 };
 
-static const char *const bad_names[NR_BAD] = {"oob_addr",  "loop",	"next_range", "writable",
-					      "zero_len",  "short_hdr", "hdr_only",   "bad_gso",
-					      "bad_flags", "mtu",	"huge"};
+static const char *const bad_names[NR_BAD] = {"oob_addr", "loop",      "next_range", "writable",
+					      "zero_len", "short_hdr", "hdr_only",   "bad_gso",
+					      "bad_csum", "mtu",       "huge"};
 
 struct net_guest {
 	struct guest *g;
@@ -190,8 +192,12 @@ static int submit_bad(struct net_guest *ng, enum bad_kind k)
 		h[NET_HDR_GSO_SIZE] = 0xe8;
 		h[NET_HDR_GSO_SIZE + 1] = 0x03;
 		break;
-	case BAD_FLAGS:
-		h[0] = 0x80; /* no such flag */
+	case BAD_CSUM:
+		/* Checksum offload, which we did not negotiate (CSUM); unknown flags are ignored.
+		 */
+		h[0] = 1 | 0x80;
+		h[NET_HDR_CSUM_START] = 34;
+		h[NET_HDR_CSUM_OFFSET] = 16;
 		break;
 	case BAD_MTU:
 		flen = MTU_FRAME;

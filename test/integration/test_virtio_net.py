@@ -31,7 +31,7 @@ from vmm import guest
 
 GUEST_MAC = "02:00:00:00:00:11"
 BAD = ["oob_addr", "loop", "next_range", "writable", "zero_len", "short_hdr", "hdr_only",
-       "bad_gso", "bad_flags", "mtu", "huge"]
+       "bad_gso", "bad_csum", "mtu", "huge"]
 RX_EARLY, RX_LATE = 4, 4
 TAP_QUEUE = 4
 TIMEOUT = 60
