@@ -6,6 +6,7 @@ interact with (serial console on stdin/stdout, control socket). Both add --no-sy
 """
 
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -121,6 +122,23 @@ def threads_state(pid):
                 state = "?"
             lines.append("%d/%d %s %s wchan=%s syscall=%s" % (p, tid, fields[0], state,
                                                               fields[1], fields[2]))
+            if fields[0].startswith("crosvm_vcpu"):
+                try:
+                    with open(base + "stack") as f:
+                        lines.append("  " + f.read().strip().replace("\n", "\n  "))
+                except OSError:
+                    pass
+    # The host kernel's timers that emulate a guest's local APIC timer (KVM's apic_timer_fn):
+    # whether a halted vCPU has a wake-up pending, and when.
+    try:
+        with open("/proc/timer_list") as f:
+            text = f.read()
+        now = re.search(r"^now at (\d+) nsecs", text, re.M)
+        lines.append("host now %s ns; apic timers: %s" % (
+            now.group(1) if now else "?",
+            "; ".join(re.findall(r"apic_timer_fn.*\n.*", text)) or "none"))
+    except OSError:
+        pass
     return "\n".join(lines)
 
 
