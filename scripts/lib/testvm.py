@@ -54,6 +54,14 @@ arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 nonce=$(arg testvm.nonce)
 run=$(arg testvm.run)
 report() { echo "testvm-status-$nonce: $1" >/dev/ttyS0; poweroff -f; }
+# KVM takes the TSC's frequency when it loads. Under TCG the early calibration can be off by
+# more than KVM's 250 ppm tolerance (the PIT calibration fails, HPET's fallback is rough, e.g.
+# 2593.405 MHz for 2596.126), and the kernel refines it about a second later: a KVM loaded
+# before that gives its guests a TSC rate it believes the CPU does not have, and their timers
+# then fire up to minutes late (a nested guest halted in kvm_vcpu_block with its APIC timer
+# pending, docs/platform.md). So KVM loads once the TSC clocksource is final (at most 10 s).
+i=0
+until dmesg | grep -q 'clocksource: tsc: mask' || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
 for m in @MODULES@; do
 	insmod "$m" || echo "testvm: insmod $m failed" >/dev/ttyS0
 done
