@@ -98,7 +98,10 @@ else
 	( while :; do echo .; sleep 5; done >"$hb" ) &
 	enter "$run/cmd.sh" </dev/null >"$out" 2>"$err"
 fi
-report $?
+status=$?
+# What made nested guests' clocks misbehave before, on the console a failed run shows.
+dmesg | grep -m2 -E 'TSC rate below|clocksource .tsc. as unstable' >/dev/ttyS0
+report $status
 """
 
 
