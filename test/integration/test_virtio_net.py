@@ -191,8 +191,7 @@ class VirtioNetTests:
             time.sleep(0.05)
 
     def tap_dropped(self):
-        out = self.ns.run("ip", "-s", "-j", "link", "show", "dev", self.tap).stdout
-        return json.loads(out)[0]["stats64"]["tx"]["dropped"]
+        return self.tap_tx()["dropped"]
 
     def test_protocol_edges(self):
         r = self.run_guest(RX_EARLY, RX_LATE)
