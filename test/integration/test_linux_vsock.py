@@ -158,14 +158,15 @@ class Vsock(LinuxTestCase):
                                   f"CREATE:{out}"], stderr=subprocess.PIPE)
         self.addCleanup(socat.kill)
         log = b""
+        # Unbuffered reads: a buffered readline() could take socat's two lines in one read
+        # and leave select() waiting on an empty pipe for a line already read.
+        fd = socat.stderr.fileno()
         while b"listening on" not in log:
-            # Generous: once in CI socat had not said so after 30 s in a loaded test host;
-            # what it was doing is in the message if it happens again.
-            self.assertTrue(select.select([socat.stderr], [], [], 120)[0],
+            self.assertTrue(select.select([fd], [], [], 60)[0],
                             "%r\n%s" % (log, vmm.threads_state(socat.pid)))
-            line = socat.stderr.readline()
-            self.assertTrue(line, f"socat ended: {log!r}")
-            log += line
+            chunk = os.read(fd, 4096)
+            self.assertTrue(chunk, f"socat ended: {log!r}")
+            log += chunk
         g.connect(2, 6000, f"send {MIB32}")
         r = g.results("c6000")
         self.assertEqual(socat.wait(120), 0, socat.stderr.read())
