@@ -165,11 +165,13 @@ int net_tx_chain(struct net *n, int fd, struct iovec *iov, const struct virtq_ch
 		/* Copied once: the guest may rewrite its buffer while the kernel reads it. */
 		if (iov_read(&cur, hdr, NET_HDR_LEN) < 0)
 			why = "header unreadable";
-		/*
-		 * Spec 5.1.6.2.2: the device ignores flag bits it does not know (DATA_VALID and
-		 * RSC_INFO are the device's to set on receive); the back end sees them cleared.
-		 */
-		hdr[HDR_FLAGS] &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		else
+			/*
+			 * Spec 5.1.6.2.2: the device ignores flag bits it does not know
+			 * (DATA_VALID and RSC_INFO are the device's to set on receive); the
+			 * back end sees them cleared.
+			 */
+			hdr[HDR_FLAGS] &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	}
 	if (!why)
 		why = tx_check(n, hdr, len);
