@@ -41,6 +41,11 @@ DEFAULT_SLOTS = 2
 # good (its timer softirq never ran again, docs/platform.md). That is the test host's failure,
 # not the command's: the command runs once more in a fresh host.
 FROZEN_S = int(os.environ.get("CROSVM_TESTVM_FROZEN_S", 300))
+# A shorter stall that the host recovered from still breaks the command running through it
+# (a VMM waited minutes in close() for an irqfd shutdown, a workqueue flush): a command that
+# fails after a heartbeat gap this long also runs once more in a fresh host. Beats come every
+# 5 s; gaps over 15 s are logged, to see how far a loaded host delays them.
+STALL_S = int(os.environ.get("CROSVM_TESTVM_STALL_S", 45))
 
 # The test host's /init: everything after the module list is fixed text, so the initramfs
 # cache key covers it. @MODULES@ is replaced by the load order.
@@ -94,8 +99,21 @@ else
 	out=$(port testvm.out)
 	err=$(port testvm.err)
 	# A heartbeat the caller watches: it stops when this kernel stops running its timers.
+	# Each beat waits in a socket receive timeout (SO_RCVTIMEO: schedule_timeout, the timer
+	# wheel), not in sleep's hrtimer: the wheel's softirq has been seen to stall alone while
+	# hrtimers still fired, and kernel work waiting on it (an SRCU grace period, a workqueue
+	# flush) then hangs. sleep stays the fallback where the host has no python3.
 	hb=$(port testvm.hb)
-	( while :; do echo .; sleep 5; done >"$hb" ) &
+	( chroot /host python3 -c 'if 1:
+		import os, socket, struct
+		s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+		s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 5, 0))
+		while True:
+			try:
+				s.recv(1)
+			except OSError:
+				pass
+			os.write(1, b".")' || while :; do echo .; sleep 5; done ) >"$hb" 2>/dev/null &
 	enter "$run/cmd.sh" </dev/null >"$out" 2>"$err"
 fi
 status=$?
@@ -236,6 +254,9 @@ def _command_script(argv, cwd, env):
     for key, value in sorted(env.items()):
         if key.isidentifier() and key not in ("PWD", "OLDPWD", "SHLVL", "_", "TERM_PROGRAM"):
             lines.append(f"export {key}={shlex.quote(value)}")
+    # The command may tell it runs in a throw-away test host (e.g. to dump the host kernel's
+    # state with SysRq when it fails, which it must not do to a developer's machine).
+    lines.append("export CROSVM_IN_TEST_HOST=1")
     lines.append(f"cd {shlex.quote(cwd)}")
     lines.append("set +e")
     lines.append("exec " + " ".join(shlex.quote(a) for a in argv))
@@ -317,7 +338,8 @@ def _monitor(path, *commands):
 
 
 class Frozen(Error):
-    """The test host's kernel stopped (no heartbeat for FROZEN_S)."""
+    """The test host's kernel stopped (no heartbeat for FROZEN_S), or its timers stalled for
+    longer than STALL_S during a command that then failed."""
 
 
 def run(argv, cwd=None, env=None, timeout=1800, interactive=False, mem_mib=None,
@@ -333,8 +355,8 @@ def run(argv, cwd=None, env=None, timeout=1800, interactive=False, mem_mib=None,
             left = int(deadline - time.monotonic())
             if left < 60:
                 raise
-            _log(f"the test host stopped running (no heartbeat for {FROZEN_S} s); running "
-                 f"the command again in a new test host. What the stopped one showed:\n{e}")
+            _log(f"the test host failed ({str(e).splitlines()[0]}); running the command "
+                 f"again in a new test host. What the failed one showed:\n{e}")
             return _run(argv, cwd, env, left, interactive, mem_mib, console_log, slots)
     except Terminated as e:
         raise Error(f"stopped by {e}") from None
@@ -411,7 +433,7 @@ def _run(argv, cwd, env, timeout, interactive, mem_mib, console_log, slots):
                                             _Tail(err_log, sys.stderr.buffer)]
             deadline = time.monotonic() + timeout
             timed_out = frozen = False
-            beats, last_beat = 0, None
+            beats, last_beat, max_gap = 0, None, 0.0
             while qemu.poll() is None:
                 now = time.monotonic()
                 if not interactive:
@@ -420,6 +442,8 @@ def _run(argv, cwd, env, timeout, interactive, mem_mib, console_log, slots):
                     except OSError:
                         size = 0
                     if size != beats:
+                        if last_beat is not None:
+                            max_gap = max(max_gap, now - last_beat)
                         beats, last_beat = size, now
                     # Counted from the first beat: before it the host is still booting.
                     frozen = last_beat is not None and now - last_beat > FROZEN_S
@@ -440,13 +464,22 @@ def _run(argv, cwd, env, timeout, interactive, mem_mib, console_log, slots):
                     pass
             for t in tails:
                 t.close()
+            if last_beat is not None and not frozen:
+                max_gap = max(max_gap, time.monotonic() - last_beat)
+            if max_gap > 15:
+                _log(f"the test host's heartbeat stalled for up to {max_gap:.0f} s")
         with open(console, "rb") as f:
             log = f.read().decode(errors="replace")
         if console_log:
             shutil.copy(console, console_log)
         marker = f"testvm-status-{nonce}: "
         if marker in log:
-            return int(log.split(marker, 1)[1].split()[0])
+            status = int(log.split(marker, 1)[1].split()[0])
+            if status != 0 and max_gap > STALL_S:
+                raise Frozen(f"the command failed (status {status}) after the test host's "
+                             f"timers stalled for {max_gap:.0f} s (no heartbeat)\n"
+                             f"--- test host console (last 3000 bytes) ---\n{log[-3000:]}")
+            return status
         if frozen:
             why = f"the test host's kernel stopped (no heartbeat for {FROZEN_S} s)"
         elif timed_out:

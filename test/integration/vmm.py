@@ -99,6 +99,7 @@ def threads_state(pid):
     the VMM (a lock, a device), which the guest's console alone cannot tell.
     """
     lines = []
+    blocked = False
     for p in [pid] + children(pid):
         try:
             tids = sorted(int(t) for t in os.listdir("/proc/%d/task" % p))
@@ -122,7 +123,8 @@ def threads_state(pid):
                 state = "?"
             lines.append("%d/%d %s %s wchan=%s syscall=%s" % (p, tid, fields[0], state,
                                                               fields[1], fields[2]))
-            if fields[0].startswith("crosvm_vcpu"):
+            if fields[0].startswith("crosvm_vcpu") or state == "D":
+                blocked = blocked or state == "D"
                 try:
                     with open(base + "stack") as f:
                         lines.append("  " + f.read().strip().replace("\n", "\n  "))
@@ -137,6 +139,54 @@ def threads_state(pid):
         lines.append("host now %s ns; apic timers: %s" % (
             now.group(1) if now else "?",
             "; ".join(re.findall(r"apic_timer_fn.*\n.*", text)) or "none"))
+    except OSError:
+        pass
+    if blocked:
+        lines.append(host_blocked_work())
+    return "\n".join(lines)
+
+
+def host_blocked_work():
+    """For a VMM thread blocked in the kernel (state D): what the host kernel's workers are
+    doing, whether its timer-wheel softirq still runs (sampled 1 s apart), and the busy
+    workqueues (SysRq 't' ends with them; only in the nested test host, as root)."""
+    lines = []
+    for tid in sorted(int(t) for t in os.listdir("/proc") if t.isdigit()):
+        try:
+            with open("/proc/%d/stat" % tid) as f:
+                stat = f.read()
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            state = stat.rsplit(")", 1)[1].split()[0]
+            if state != "D" or not comm.startswith("kworker"):
+                continue
+            with open("/proc/%d/stack" % tid) as f:
+                stack = f.read().strip().replace("\n", "\n  ")
+            lines.append("host %d %s D\n  %s" % (tid, comm, stack))
+        except (OSError, ValueError):
+            continue
+
+    def timer_state():
+        with open("/proc/softirqs") as f:
+            softirqs = " ".join(next((l for l in f if l.strip().startswith("TIMER:")),
+                                     "").split())
+        with open("/proc/timer_list") as f:
+            jiffies = re.search(r"^jiffies: (\d+)", f.read(), re.M)
+        return "%s jiffies %s" % (softirqs, jiffies.group(1) if jiffies else "?")
+    try:
+        first = timer_state()
+        time.sleep(1)
+        lines.append("host softirqs %s -> 1 s later %s" % (first, timer_state()))
+    except OSError:
+        pass
+    if not os.environ.get("CROSVM_IN_TEST_HOST"):
+        return "\n".join(lines)
+    try:
+        with open("/proc/sysrq-trigger", "w") as f:
+            f.write("t")
+        log = subprocess.run(["dmesg"], capture_output=True, text=True, check=False).stdout
+        start = log.rfind("Showing busy workqueues")
+        if start >= 0:
+            lines.append(log[start:start + 4000].rstrip())
     except OSError:
         pass
     return "\n".join(lines)
