@@ -92,8 +92,12 @@ class LinuxVM:
                 return int(m.group(1)), out.replace("\r\n", "\n")
             left = deadline - time.monotonic()
             if left <= 0:
+                # The console before the command too (a kernel message, a lockup) and what
+                # the VMM's threads are doing: a guest that stopped answering, or a VMM.
                 raise TimeoutError(f"guest command {command!r} did not finish in {timeout} s; "
-                                   f"output: {self.session.output[start:][-3000:]!r}")
+                                   f"output: {self.session.output[start:][-3000:]!r}\n"
+                                   f"console before it: {self.session.output[:start][-1500:]!r}"
+                                   f"\n{vmm.threads_state(self.pid)}")
             if self.session._read(left) is None:
                 raise EOFError(f"the VM ended during {command!r}: "
                                f"{self.session.output[-3000:]!r}\n{self.stderr()[-3000:]}")
