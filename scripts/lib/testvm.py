@@ -362,9 +362,9 @@ def run(argv, cwd=None, env=None, timeout=1800, interactive=False, mem_mib=None,
         left = int(deadline - time.monotonic())
         if left < 120:
             return None
-        _log(f"{why.splitlines()[0]}; running the command again in a new test host")
+        _log(f"{why}; running the command again in a new test host")
         second = _run(argv, cwd, env, left, interactive, mem_mib, console_log, slots)
-        _note_retry(argv, why.splitlines()[0], second)
+        _note_retry(argv, why, second)
         return second
 
     try:
@@ -387,7 +387,7 @@ def run(argv, cwd=None, env=None, timeout=1800, interactive=False, mem_mib=None,
 def _note_retry(argv, why, second):
     """Appends one line about a retry to $CROSVM_TESTVM_RETRY_LOG (when set)."""
     path = os.environ.get("CROSVM_TESTVM_RETRY_LOG")
-    line = (f"{' '.join(os.path.basename(a) for a in argv[-1:])}: {why}; "
+    line = (f"{os.path.basename(argv[-1])}: {why}; "
             f"{'passed' if second == 0 else f'status {second}'} in a fresh test host\n")
     _log("retry: " + line.strip())
     if path:

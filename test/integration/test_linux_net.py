@@ -31,7 +31,7 @@ from test_linux import LinuxTestCase
 
 # The main device moves CROSVM_NET_BIG_MIB each way (default 64, the size), the
 # others a smaller amount: they share its data path. In the nested test host 64 MiB takes
-# 80-110 s to the guest and 6-9 minutes back (the guest's TCP under TCG); scripts/presubmit's
+# 75-170 s to the guest and 2.5-9 minutes back (the guest's TCP under TCG); scripts/presubmit's
 # ASan pass moves 8 MiB. Before testvm nudged a host whose beats were late, the host's CPU
 # twice stayed minutes in KVM_RUN of this transfer ("soft lockup ... [crosvm_vcpu0]", a lost
 # timer interrupt; docs/platform.md); now such a stop lasts about 20 s.

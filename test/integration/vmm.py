@@ -92,6 +92,16 @@ def children(pid):
         return []
 
 
+def proc_stat(path):
+    """(comm, state) from a /proc/.../stat file; ("?", "?") when it cannot be read."""
+    try:
+        with open(path) as f:
+            stat = f.read()
+        return stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return "?", "?"
+
+
 def threads_state(pid):
     """Each thread of pid and of its children: name, state, kernel wait channel, syscall.
 
@@ -116,11 +126,7 @@ def threads_state(pid):
                     fields.append(text.split(" ")[0] if name == "syscall" else text)
                 except OSError:
                     fields.append("?")
-            try:
-                with open(base + "stat") as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                state = "?"
+            state = proc_stat(base + "stat")[1]
             lines.append("%d/%d %s %s wchan=%s syscall=%s" % (p, tid, fields[0], state,
                                                               fields[1], fields[2]))
             if fields[0].startswith("crosvm_vcpu") or state == "D":
@@ -152,17 +158,14 @@ def host_blocked_work():
     workqueues (SysRq 't' ends with them; only in the nested test host, as root)."""
     lines = []
     for tid in sorted(int(t) for t in os.listdir("/proc") if t.isdigit()):
+        comm, state = proc_stat("/proc/%d/stat" % tid)
+        if state != "D" or not comm.startswith("kworker"):
+            continue
         try:
-            with open("/proc/%d/stat" % tid) as f:
-                stat = f.read()
-            comm = stat[stat.index("(") + 1:stat.rindex(")")]
-            state = stat.rsplit(")", 1)[1].split()[0]
-            if state != "D" or not comm.startswith("kworker"):
-                continue
             with open("/proc/%d/stack" % tid) as f:
                 stack = f.read().strip().replace("\n", "\n  ")
             lines.append("host %d %s D\n  %s" % (tid, comm, stack))
-        except (OSError, ValueError):
+        except OSError:
             continue
 
     def timer_state():
